@@ -1,0 +1,24 @@
+"""Model family: build a YOLOv6 / YOLOv6Lite detector by name.
+
+Names: yolov6n, yolov6s, yolov6m, yolov6l (3.0 release); yolov6n-v1, yolov6t-v1, yolov6s-v1, yolov6m-v1,
+yolov6l-v1 (the v1 paper); yolov6lite-s, yolov6lite-m, yolov6lite-l.
+"""
+
+
+def build_model(name: str, num_classes: int = 80):
+    """Return an unfused, randomly initialised model (an nn.Module) for `name`."""
+    name = name.lower()
+    if name.startswith("yolov6lite"):
+        from .lite import build_lite
+
+        return build_lite(name, num_classes)
+    from .yolov6 import build_yolov6
+
+    return build_yolov6(name, num_classes)
+
+
+def model_names() -> list:
+    from .configs import YOLOV6_CONFIGS
+    from .lite import LITE_CONFIGS
+
+    return sorted(YOLOV6_CONFIGS) + sorted(LITE_CONFIGS)

@@ -1,0 +1,25 @@
+"""Load any model file we accept into a PyTorch model: our checkpoints, official .pt, NCNN .param."""
+from pathlib import Path
+
+from ..errors import fail
+
+
+def load_model(path, fuse: bool = False):
+    """Return (model, info) where info is a dict with at least model_name, names, fused."""
+    path = Path(path)
+    if not path.exists():
+        raise fail(path, "no such file")
+    if path.suffix == ".param":
+        from .ncnn import load_ncnn_model
+
+        model, info = load_ncnn_model(path)
+    elif path.suffix in (".pt", ".pth", ".ckpt"):
+        from .checkpoint import load_checkpoint
+
+        model, info = load_checkpoint(path)
+    else:
+        raise fail(path, f"unknown model file type '{path.suffix}' (expected .pt, .pth or an NCNN .param)")
+    if fuse and not info.get("fused", False):
+        model.fuse()
+        info["fused"] = True
+    return model.eval(), info
