@@ -4,8 +4,12 @@ from pathlib import Path
 from ..errors import fail
 
 
-def load_model(path, fuse: bool = False):
-    """Return (model, info) where info is a dict with at least model_name, names, fused."""
+def load_model(path, fuse: bool = False, model_name=None):
+    """Return (model, info) where info is a dict with at least model_name, names, fused.
+
+    `model_name` names the architecture of an official YOLOv6 .pt, which does not record it; without it
+    the architecture is inferred from the state dict's keys and shapes.
+    """
     path = Path(path)
     if not path.exists():
         raise fail(path, "no such file")
@@ -16,7 +20,7 @@ def load_model(path, fuse: bool = False):
     elif path.suffix in (".pt", ".pth", ".ckpt"):
         from .checkpoint import load_checkpoint
 
-        model, info = load_checkpoint(path)
+        model, info = load_checkpoint(path, model_name)
     else:
         raise fail(path, f"unknown model file type '{path.suffix}' (expected .pt, .pth or an NCNN .param)")
     if fuse and not info.get("fused", False):

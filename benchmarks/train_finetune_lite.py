@@ -1,0 +1,83 @@
+"""Acceptance run: fine-tune the imported official YOLOv6Lite-S (NCNN weights, BN folded) on
+../shared/coco/calib for one short epoch at a small LR; its AP on ../shared/coco/val must stay within 1.0.
+
+    python benchmarks/train_finetune_lite.py [--shared ../shared] [--lr0 0.0005]
+
+Baseline measured in the same run: the imported model before fine-tuning, scored by the same validation
+code (320x320 centred letterbox, conf 0.03, IoU 0.65, multi-label NMS, pycocotools), which also checks the
+importer against the reference AP in shared/README.md. Writes benchmarks/results/train_finetune_lite.{json,md}.
+"""
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from yolov6_edge.atomic import atomic_write_text
+from yolov6_edge.errors import fail
+from yolov6_edge.trainer.data.coco import load_coco
+from yolov6_edge.trainer.loop import Trainer, TrainArgs
+from yolov6_edge.weights import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+REFERENCE_AP = 28.26  # shared/README.md, ncnn reference, same protocol
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shared", default=os.environ.get("YOLOV6_EDGE_SHARED", str(ROOT.parent / "shared")))
+    ap.add_argument("--lr0", type=float, default=0.0005)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--img", type=int, default=320)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--output", default="runs/finetune_lite")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    shared = Path(args.shared)
+    weights = shared / "weights" / "yolov6lite" / "yolov6-lite-s.param"
+    for p in (weights, shared / "coco" / "calib", shared / "coco" / "val"):
+        if not p.exists():
+            raise fail(p, "not found: this benchmark needs the ../shared data set")
+    train, names, _ = load_coco(shared / "coco/calib/images", shared / "coco/calib/instances.json")
+    val, _, val_ids = load_coco(shared / "coco/val/images", shared / "coco/val/instances.json")
+    data = {"names": names, "train": train, "val": val, "val_category_ids": val_ids}
+    model, info = load_model(weights)
+    model.train()
+    targs = TrainArgs(model=str(weights), epochs=1, img_size=args.img, batch=args.batch, workers=1,
+                      output=args.output, lr0=args.lr0, lrf=1.0, warmup_epochs=0, min_warmup_iters=0,
+                      atss_epochs=0, mosaic=0.0, no_mosaic_epochs=0, translate=0.05, scale=0.1,
+                      eval_conf=0.03, eval_iou=0.65, eval_interval=1, ema=False)
+    trainer = Trainer(targs, model=model, data=data)
+    before = trainer.validate()
+    t0 = time.time()
+    history = trainer.fit()
+    wall = time.time() - t0
+    after = {"AP": history[-1]["AP"], "AP50": history[-1]["AP50"]}
+    delta = 100 * (after["AP"] - before["AP"])
+    result = {"weights": str(weights.relative_to(shared.parent)) if shared.parent in weights.parents else str(weights),
+              "fused_no_bn": bool(info.get("fused")), "train_images": len(train), "val_images": len(val),
+              "img_size": args.img, "lr0": args.lr0, "batch": args.batch, "steps": trainer.steps,
+              "train_wall_s": round(wall, 1),
+              "AP_before": round(100 * before["AP"], 2), "AP50_before": round(100 * before["AP50"], 2),
+              "AP_after": round(100 * after["AP"], 2), "AP50_after": round(100 * after["AP50"], 2),
+              "AP_delta": round(delta, 2), "within_1_AP": abs(delta) <= 1.0,
+              "reference_AP_ncnn": REFERENCE_AP, "train_loss": history[-1].get("loss"),
+              "conditions": {"torch_threads": args.threads, "cpu_count": os.cpu_count(),
+                             "loadavg_1m_at_end": os.getloadavg()[0], "torch": torch.__version__}}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(RESULTS / "train_finetune_lite.json", json.dumps(result, indent=2) + "\n")
+    md = ["# Fine-tuning the imported YOLOv6Lite-S (BN folded) on shared/coco/calib", "",
+          "| | AP | AP50 |", "|---|---|---|",
+          f"| ncnn reference (shared/README.md) | {REFERENCE_AP} | 41.52 |",
+          f"| imported, before (same run) | {result['AP_before']} | {result['AP50_before']} |",
+          f"| after 1 epoch ({trainer.steps} steps, lr {args.lr0}) | {result['AP_after']} | {result['AP50_after']} |",
+          "", f"AP change {delta:+.2f} (limit 1.0). CPU, {args.threads} thread(s), shared machine.", ""]
+    atomic_write_text(RESULTS / "train_finetune_lite.md", "\n".join(md))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,29 @@
+# Decides whether the CUDA kernels are built, from YOLOV6_EDGE_CUDA = AUTO | ON | OFF, and says why.
+# Sets YOLOV6_EDGE_WITH_CUDA. cudart is linked statically so the library (and the Python module) loads on
+# machines without a GPU driver; cuda_available() then reports false at run time.
+set(YOLOV6_EDGE_WITH_CUDA OFF)
+string(TOUPPER "${YOLOV6_EDGE_CUDA}" _y6_cuda)
+if(_y6_cuda STREQUAL "OFF")
+  message(STATUS "yolov6_edge: CUDA disabled (YOLOV6_EDGE_CUDA=OFF)")
+elseif(_y6_cuda STREQUAL "AUTO" OR _y6_cuda STREQUAL "ON")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # T4 (sm_75), A100 (sm_80) and H100 (sm_90) as machine code; the last also as PTX for newer GPUs.
+      set(CMAKE_CUDA_ARCHITECTURES "75-real;80-real;90")
+    endif()
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Static)
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(YOLOV6_EDGE_WITH_CUDA ON)
+    message(STATUS "yolov6_edge: CUDA found: ${CMAKE_CUDA_COMPILER} ${CMAKE_CUDA_COMPILER_VERSION}, "
+                   "architectures ${CMAKE_CUDA_ARCHITECTURES}, static cudart")
+  elseif(_y6_cuda STREQUAL "ON")
+    message(FATAL_ERROR "yolov6_edge: YOLOV6_EDGE_CUDA=ON but no CUDA compiler was found (set CMAKE_CUDA_COMPILER)")
+  else()
+    message(STATUS "yolov6_edge: no CUDA compiler found: building the CPU ops only")
+  endif()
+else()
+  message(FATAL_ERROR "yolov6_edge: YOLOV6_EDGE_CUDA must be AUTO, ON or OFF, got '${YOLOV6_EDGE_CUDA}'")
+endif()

@@ -1,0 +1,29 @@
+"""The runtime path (Detector on an .onnx, images, NMS, drawing, eval scoring) never imports torch."""
+import subprocess
+import sys
+import textwrap
+
+from test_export_onnx import TinyContractModel
+from yolov6_edge.export.onnx import export_onnx
+
+
+def test_detector_on_onnx_does_not_import_torch(tmp_path):
+    export_onnx(TinyContractModel(), tmp_path / "tiny.onnx", img_size=(64, 64))
+    code = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import yolov6_edge
+        from yolov6_edge.runtime.draw import draw
+        det = yolov6_edge.Detector({str(tmp_path / 'tiny.onnx')!r}, conf=0.1)
+        img = np.full((50, 70, 3), 128, np.uint8)
+        result = det(img)
+        draw(img, result)
+        det([img, img])
+        import yolov6_edge.cli.main, yolov6_edge.cli.predict, yolov6_edge.cli.evaluate, yolov6_edge.cli.info
+        yolov6_edge.cli.main.build_parser()
+        loaded = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
+        print("TORCH" if loaded else "NO_TORCH", loaded[:3])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "NO_TORCH" in out.stdout, out.stdout

@@ -1,0 +1,3 @@
+"""Label assignment: TAL (task-aligned, the main one) and ATSS (the warm-up epochs)."""
+from .atss import ATSSAssigner
+from .tal import TaskAlignedAssigner

@@ -1,0 +1,1 @@
+"""Detection datasets (COCO JSON, YOLO txt), augmentation and the DataLoader."""

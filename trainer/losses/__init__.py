@@ -1,0 +1,1 @@
+"""Detection losses: VariFocal (classification), IoU variants (box), DFL (distributions), distillation."""

@@ -1,0 +1,115 @@
+"""RepOptimizer (RepOpt-VGG, used by YOLOv6 for quantization-friendly models): gradient re-parameterization.
+
+A RepVGG-style block y = a * conv3x3(x) + b * conv1x1(x) [+ x] is linear in its weights, so it equals one
+3x3 conv W = a*W3 + b*pad(W1) [+ I]. Training W directly with SGD whose gradient is multiplied by
+M = a^2 (all taps) + b^2 (centre tap) reproduces exactly the updates the two-branch block would make:
+the model trains as a plain VGG (one conv per block, nothing to fuse, no BN-induced outliers for INT8).
+
+The per-channel scales a, b come from a short hyper-search: train a model of ScaledBranches blocks, read
+their scales (hyper_search_scales), save them; then training with RepOptimizer.from_scales_file(...).
+"""
+import torch
+from torch import nn
+
+from ..atomic import atomic_path
+from ..errors import fail
+
+
+class ScaledBranches(nn.Module):
+    """The hyper-search block: a*conv3x3 + b*conv1x1 (+ identity), a and b learnable per output channel."""
+
+    def __init__(self, c1, c2, stride=1, identity=True):
+        super().__init__()
+        self.conv3 = nn.Conv2d(c1, c2, 3, stride, 1, bias=False)
+        self.conv1 = nn.Conv2d(c1, c2, 1, stride, 0, bias=False)
+        self.scale3 = nn.Parameter(torch.ones(c2))
+        self.scale1 = nn.Parameter(torch.ones(c2))
+        self.identity = identity and c1 == c2 and stride == 1
+
+    def forward(self, x):
+        y = self.conv3(x) * self.scale3.view(1, -1, 1, 1) + self.conv1(x) * self.scale1.view(1, -1, 1, 1)
+        return y + x if self.identity else y
+
+    def equivalent_weight(self):
+        """The single 3x3 kernel computing the same function."""
+        w = self.conv3.weight * self.scale3.view(-1, 1, 1, 1)
+        w = w.clone()
+        w[:, :, 1, 1] += self.conv1.weight[:, :, 0, 0] * self.scale1.view(-1, 1)
+        if self.identity:
+            w[:, :, 1, 1] += torch.eye(w.shape[0], dtype=w.dtype, device=w.device)
+        return w
+
+
+def hyper_search_scales(model):
+    """{module name: {'scale3', 'scale1', 'identity'}} for every ScaledBranches in a (trained) model."""
+    return {name: {"scale3": m.scale3.detach().cpu(), "scale1": m.scale1.detach().cpu(), "identity": m.identity}
+            for name, m in model.named_modules() if isinstance(m, ScaledBranches)}
+
+
+def save_scales(scales, path):
+    with atomic_path(path) as tmp:
+        torch.save(scales, tmp)
+
+
+def grad_mult(scale3, scale1, kernel_shape):
+    """M: a^2 on every tap, + b^2 on the centre tap (per output channel)."""
+    c2, c1, kh, kw = kernel_shape
+    m = (scale3 ** 2).view(-1, 1, 1, 1).expand(c2, c1, kh, kw).clone()
+    m[:, :, kh // 2, kw // 2] += (scale1 ** 2).view(-1, 1)
+    return m
+
+
+def init_plain_conv(conv, scale3, scale1, identity):
+    """Start the plain conv at the kernel the searched block would have with fresh branches."""
+    w3 = torch.empty_like(conv.weight)
+    nn.init.kaiming_uniform_(w3, a=5 ** 0.5)
+    w1 = torch.empty_like(conv.weight[:, :, :1, :1])
+    nn.init.kaiming_uniform_(w1, a=5 ** 0.5)
+    with torch.no_grad():
+        w = w3 * scale3.view(-1, 1, 1, 1)
+        w[:, :, 1, 1] += w1[:, :, 0, 0] * scale1.view(-1, 1)
+        if identity:
+            w[:, :, 1, 1] += torch.eye(w.shape[0], dtype=w.dtype)
+        conv.weight.copy_(w)
+
+
+class RepOptimizer:
+    """Wraps an optimizer: before each step multiplies the gradient of each listed conv weight by its M."""
+
+    def __init__(self, optimizer, masks):
+        self.optimizer, self.masks = optimizer, masks  # masks: {parameter: M}
+
+    @classmethod
+    def from_scales(cls, model, optimizer, scales, init=False):
+        masks = {}
+        modules = dict(model.named_modules())
+        for name, s in scales.items():
+            conv = modules.get(name)
+            conv = getattr(conv, "conv", conv)  # a block holding its plain conv as .conv
+            if not isinstance(conv, nn.Conv2d) or conv.weight.shape[-1] != 3:
+                raise ValueError(f"RepOptimizer: '{name}' is not a 3x3 conv (or a block with one as .conv)")
+            if init:
+                init_plain_conv(conv, s["scale3"], s["scale1"], s["identity"])
+            masks[conv.weight] = grad_mult(s["scale3"], s["scale1"], conv.weight.shape).to(conv.weight.device)
+        return cls(optimizer, masks)
+
+    @classmethod
+    def from_scales_file(cls, model, optimizer, path):
+        try:
+            scales = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch.load raises several unrelated types for a bad file
+            raise fail(path, f"cannot read RepOptimizer scales ({type(e).__name__})")
+        try:
+            return cls.from_scales(model, optimizer, scales)
+        except ValueError as e:
+            raise fail(path, str(e))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for p, m in self.masks.items():
+            if p.grad is not None:
+                p.grad.mul_(m)
+        return self.optimizer.step(closure)
+
+    def __getattr__(self, name):  # zero_grad, param_groups, state_dict ... of the wrapped optimizer
+        return getattr(self.optimizer, name)

@@ -1,0 +1,4 @@
+"""ONNX Runtime backend (no torch)."""
+from .runtime import OnnxRuntimeBackend
+
+__all__ = ["OnnxRuntimeBackend"]

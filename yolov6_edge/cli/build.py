@@ -1,0 +1,57 @@
+"""`yolov6-edge build`: ONNX (or .pt + calibration images for INT8) -> TensorRT engine + .json sidecar."""
+from pathlib import Path
+
+from ..errors import fail
+
+
+def register(sub, name):
+    p = sub.add_parser(name, help="build a TensorRT 10.x/11.x engine (strongly typed) from an ONNX",
+                       description=__doc__)
+    p.add_argument("model", help="model.onnx (fp32, or a QDQ ONNX for --int8), or a .pt with --int8 --calib-images")
+    p.add_argument("-o", "--output", required=True, help="engine path (a .json sidecar is written beside it)")
+    prec = p.add_mutually_exclusive_group()
+    prec.add_argument("--fp16", action="store_true", help="convert the ONNX to float16 first (float32 I/O kept)")
+    prec.add_argument("--int8", action="store_true", help="explicit INT8 from QuantizeLinear/DequantizeLinear nodes")
+    p.add_argument("--calib-images", help="with a .pt and --int8: folder of calibration images")
+    p.add_argument("--img", type=int, nargs=2, default=[640, 640], metavar=("H", "W"),
+                   help="with a .pt: input size of the calibrated ONNX (default 640 640)")
+    p.add_argument("--min-batch", type=int, default=1)
+    p.add_argument("--opt-batch", type=int, default=1, help="batch TensorRT tunes for (default 1)")
+    p.add_argument("--max-batch", type=int, default=32)
+    p.add_argument("--workspace", type=int, default=4096, help="builder workspace limit in MiB (default 4096)")
+    p.add_argument("--timing-cache", help="read and update this timing cache file (faster rebuilds)")
+    p.add_argument("--verbose", action="store_true", help="TensorRT INFO log")
+    return p
+
+
+def _calibrate(model, images, out_onnx, img_size):
+    try:
+        from ..quant.calibrate import calibrate_to_qdq
+    except ImportError:
+        raise fail(model, "building INT8 from a .pt needs yolov6_edge.quant.calibrate.calibrate_to_qdq, which "
+                          "this install lacks; make a QDQ ONNX with `yolov6-edge calibrate` and build that") from None
+    calibrate_to_qdq(str(model), str(images), str(out_onnx), img_size=tuple(img_size))
+
+
+def run(args):
+    from ..backends.tensorrt.build import build_engine
+
+    model = Path(args.model)
+    precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
+    batch = (args.min_batch, args.opt_batch, max(args.max_batch, args.opt_batch))
+    onnx_path = model
+    if model.suffix == ".pt":
+        if not (args.int8 and args.calib_images):
+            raise fail(model, "a .pt is built only with --int8 --calib-images DIR; for FP32/FP16 export it "
+                              "first with `yolov6-edge export`")
+        # Kept beside the engine: the sidecar's rebuild command and onnx_sha256 then refer to a real file.
+        output = Path(args.output)
+        onnx_path = output.with_name(f"{output.stem}.qdq.onnx")
+        _calibrate(model, args.calib_images, onnx_path, args.img)
+        print(f"wrote {onnx_path} (calibrated QDQ ONNX)")
+    meta = build_engine(onnx_path, args.output, precision=precision, batch=batch,
+                        workspace_mib=args.workspace, timing_cache=args.timing_cache, verbose=args.verbose)
+    print(f"wrote {args.output} ({meta['precision']}, TensorRT {meta['tensorrt_version']}, {meta['gpu_name']} "
+          f"sm_{meta['compute_capability'].replace('.', '')}, batch {meta['min_batch']}..{meta['max_batch']}, "
+          f"input {meta['input_size'][0]}x{meta['input_size'][1]})")
+    return 0

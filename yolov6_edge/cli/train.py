@@ -1,0 +1,57 @@
+"""`yolov6-edge train`: train or fine-tune a YOLOv6 / YOLOv6Lite model (see docs/TRAINING.md)."""
+import dataclasses
+
+
+def register(subparsers, name):
+    p = subparsers.add_parser(name, help="train or fine-tune a detector",
+                              description="Train a YOLOv6 model on a data.yaml (COCO JSON or YOLO txt) or "
+                                          "'synthetic'. Multi-GPU: launch with torchrun.")
+    p.add_argument("--model", default="yolov6n", help="model name (yolov6n, yolov6lite-s, ...) or weights file")
+    p.add_argument("--data", default="synthetic", help="data.yaml, or 'synthetic' for the built-in shapes set")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--img", type=int, default=640, dest="img_size", help="training size (square)")
+    p.add_argument("--batch", type=int, default=16, help="images per process")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default="", help="cpu, cuda, cuda:0 (default: cuda when available)")
+    p.add_argument("--output", default="runs/train")
+    p.add_argument("--lr0", type=float, default=0.01)
+    p.add_argument("--lrf", type=float, default=0.01, help="final lr as a fraction of lr0")
+    p.add_argument("--schedule", choices=("cosine", "linear"), default="cosine")
+    p.add_argument("--warmup-epochs", type=float, default=3.0)
+    p.add_argument("--atss-epochs", type=int, default=4, help="ATSS assignment for the first epochs, then TAL")
+    p.add_argument("--iou-type", default="", choices=("", "iou", "giou", "diou", "ciou", "siou"))
+    p.add_argument("--no-mosaic-epochs", type=int, default=15)
+    p.add_argument("--mosaic", type=float, default=1.0)
+    p.add_argument("--mixup", type=float, default=0.0)
+    p.add_argument("--no-ema", action="store_false", dest="ema")
+    p.add_argument("--no-amp", action="store_false", dest="amp")
+    p.add_argument("--grad-clip", type=float, default=0.0)
+    p.add_argument("--eval-interval", type=int, default=1)
+    p.add_argument("--teacher", default="", help="self-distillation teacher (model name or weights)")
+    p.add_argument("--resume", default="", help="last.pt of an interrupted run")
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop (validate, save) after this wall time")
+    p.add_argument("--repopt-scales", default="", help="RepOptimizer scales file")
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def run(args) -> int:
+    import torch
+
+    from ..trainer import ddp
+    from ..trainer.loop import Trainer, TrainArgs
+
+    fields = {f.name for f in dataclasses.fields(TrainArgs)}
+    targs = TrainArgs(**{k: v for k, v in vars(args).items() if k in fields})
+    if not targs.device:
+        targs.device = "cuda" if torch.cuda.is_available() else "cpu"
+    rank, world, device = ddp.setup(targs.device)
+    targs.device = str(device)
+    try:
+        history = Trainer(targs, rank=rank, world_size=world).fit()
+    finally:
+        ddp.cleanup()
+    if rank == 0 and history:
+        best = max((r.get("AP50", 0) for r in history), default=0)
+        print(f"done: {len(history)} epochs, best mAP@0.5 {best:.4f}, weights in {targs.output}")
+    return 0

@@ -1,0 +1,125 @@
+"""COCO box mAP of any backend on a COCO-format folder (images + instances JSON), scored by pycocotools."""
+import contextlib
+import io
+import json
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..atomic import atomic_write_text
+from ..errors import fail
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+def load_annotations(path):
+    """pycocotools COCO object for `path`, with a one-line error for a missing or malformed file."""
+    from pycocotools.coco import COCO
+
+    path = Path(path)
+    if not path.is_file():
+        raise fail(path, "no such annotation file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise fail(path, f"not valid JSON ({e})") from None
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data, dict) or key not in data:
+            raise fail(path, f"not a COCO instances file: no '{key}' list")
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines of its own
+        coco.createIndex()
+    return coco
+
+
+def category_map(names, coco, ann_path) -> list:
+    """Our class index -> annotation category id.
+
+    COCO-trained models (the 80 COCO names) use the official id list; other models are matched by name, and
+    failing that by position in the id-sorted category list when the counts agree.
+    """
+    from ..datasets.coco_names import COCO_CATEGORY_IDS, COCO_NAMES
+
+    cats = sorted(coco.dataset["categories"], key=lambda c: c["id"])
+    if list(names) == list(COCO_NAMES):
+        return list(COCO_CATEGORY_IDS)
+    by_name = {c["name"]: c["id"] for c in cats}
+    if all(n in by_name for n in names):
+        return [by_name[n] for n in names]
+    if len(cats) == len(names):
+        return [c["id"] for c in cats]
+    raise fail(ann_path, f"cannot match the model's {len(names)} classes to the file's {len(cats)} categories")
+
+
+def to_coco_results(dets, image_id: int, cat_ids) -> list:
+    """Detections (original pixels) -> COCO result dicts with [x, y, w, h] boxes."""
+    out = []
+    for (x1, y1, x2, y2), s, c in zip(dets.boxes.tolist(), dets.scores.tolist(), dets.class_ids.tolist()):
+        out.append({"image_id": image_id, "category_id": int(cat_ids[c]),
+                    "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+                    "score": round(s, 5)})
+    return out
+
+
+def score(coco, results) -> dict:
+    """pycocotools bbox evaluation -> STAT_NAMES in percent."""
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return {k: 0.0 for k in STAT_NAMES}
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = coco.loadRes(results)
+        ev = COCOeval(coco, dt, "bbox")
+        ev.params.imgIds = sorted(coco.getImgIds())
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return {k: round(float(v) * 100, 3) for k, v in zip(STAT_NAMES, ev.stats[:6])}
+
+
+def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf: float = 0.001, iou: float = 0.65,
+             max_det: int = 300, multi_label: bool = True, batch: int = 8, center: bool = True,
+             predictions_json=None, progress: bool = True) -> dict:
+    """COCO mAP (percent) of a model file, nn.Module or Backend on `images_dir` with `annotations_json`.
+
+    img_size: only for models without a fixed input size (.pt/.param/nn.Module); ONNX and engines use their
+    own. Returns dict(AP, AP50, AP75, APs, APm, APl, n_images, seconds); writes the raw COCO results to
+    `predictions_json` when given.
+    """
+    from ..runtime.detector import Detector
+
+    images_dir = Path(images_dir)
+    if not images_dir.is_dir():
+        raise fail(images_dir, "no such image folder")
+    coco = load_annotations(annotations_json)
+    det = Detector(backend_or_path, conf=conf, iou=iou, max_det=max_det, center=center, multi_label=multi_label,
+                   img_size=img_size)
+    cat_ids = category_map(det.names, coco, annotations_json)
+    entries = [coco.imgs[i] for i in sorted(coco.getImgIds())]
+    missing = [e["file_name"] for e in entries if not (images_dir / e["file_name"]).is_file()]
+    if missing:
+        raise fail(images_dir, f"{len(missing)} annotated images are missing, e.g. {missing[0]}")
+
+    results = []
+    t0 = time.perf_counter()
+    with tqdm(total=len(entries), desc="eval", unit="img", disable=not progress) as bar:
+        for start in range(0, len(entries), max(1, batch)):
+            chunk = entries[start:start + batch]
+            for entry, dets in zip(chunk, det([images_dir / e["file_name"] for e in chunk])):
+                results.extend(to_coco_results(dets, entry["id"], cat_ids))
+            bar.update(len(chunk))
+    seconds = time.perf_counter() - t0
+    if predictions_json:
+        atomic_write_text(predictions_json, json.dumps(results))
+    stats = score(coco, results)
+    stats.update(n_images=len(entries), seconds=round(seconds, 2), input_size=list(det.input_size))
+    return stats
+
+
+def format_table(stats: dict) -> str:
+    """A two-line text table of the AP figures."""
+    head = " ".join(f"{k:>6}" for k in STAT_NAMES)
+    vals = " ".join(f"{stats[k]:6.2f}" for k in STAT_NAMES)
+    return f"{head}\n{vals}"

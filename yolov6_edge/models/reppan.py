@@ -1,0 +1,100 @@
+"""Necks: RepPAN and CSPRepPAN (v1), RepBiFPAN and CSPRepBiFPAN (3.0 release).
+
+`channels` is the 11-entry list (5 backbone + 6 neck widths) and `repeats` the 9-entry list of the official
+configs after width/depth scaling; indices below follow them. Outputs: [P3, P4, P5] (strides 8, 16, 32).
+Attribute names follow the official layout so official checkpoints map onto ours.
+"""
+import torch
+from torch import nn
+
+from .blocks import BepC3, BiFusion, ConvBNAct, RepBlock, Transpose, fuse_children
+
+
+def _stage_factory(basic_block, csp_e):
+    if csp_e is None:
+        return lambda c_in, c_out, n: RepBlock(c_in, c_out, n, basic_block)
+    return lambda c_in, c_out, n: BepC3(c_in, c_out, n, csp_e, basic_block)
+
+
+class RepPAN(nn.Module):
+    """Top-down path with transposed-conv upsampling, then a bottom-up path with stride-2 convs.
+
+    csp_e=None uses RepBlock stages (RepPANNeck); a float uses BepC3 stages (CSPRepPANNeck).
+    """
+
+    def __init__(self, channels, repeats, basic_block, csp_e=None):
+        super().__init__()
+        c, n = channels, repeats
+        stage = _stage_factory(basic_block, csp_e)
+        self.Rep_p4 = stage(c[3] + c[5], c[5], n[5])
+        self.Rep_p3 = stage(c[2] + c[6], c[6], n[6])
+        self.Rep_n3 = stage(c[6] + c[7], c[8], n[7])
+        self.Rep_n4 = stage(c[5] + c[9], c[10], n[8])
+        self.reduce_layer0 = ConvBNAct(c[4], c[5], 1, 1)
+        self.upsample0 = Transpose(c[5], c[5])
+        self.reduce_layer1 = ConvBNAct(c[5], c[6], 1, 1)
+        self.upsample1 = Transpose(c[6], c[6])
+        self.downsample2 = ConvBNAct(c[6], c[7], 3, 2)
+        self.downsample1 = ConvBNAct(c[8], c[9], 3, 2)
+
+    def forward(self, feats):
+        x2, x1, x0 = feats
+        fpn_out0 = self.reduce_layer0(x0)
+        f_out0 = self.Rep_p4(torch.cat((self.upsample0(fpn_out0), x1), 1))
+        fpn_out1 = self.reduce_layer1(f_out0)
+        pan_out2 = self.Rep_p3(torch.cat((self.upsample1(fpn_out1), x2), 1))
+        pan_out1 = self.Rep_n3(torch.cat((self.downsample2(pan_out2), fpn_out1), 1))
+        pan_out0 = self.Rep_n4(torch.cat((self.downsample1(pan_out1), fpn_out0), 1))
+        return [pan_out2, pan_out1, pan_out0]
+
+    def fuse(self):
+        return fuse_children(self)
+
+
+class CSPRepPAN(RepPAN):
+    """RepPAN with BepC3 stages (v1 M/L)."""
+
+    def __init__(self, channels, repeats, basic_block, csp_e=0.5):
+        super().__init__(channels, repeats, basic_block, csp_e)
+
+
+class RepBiFPAN(nn.Module):
+    """RepPAN whose top-down fusions also take the finer backbone map (BiFusion); needs P2 from the backbone.
+
+    csp_e=None uses RepBlock stages (RepBiFPANNeck); a float uses BepC3 stages (CSPRepBiFPANNeck).
+    """
+
+    def __init__(self, channels, repeats, basic_block, csp_e=None):
+        super().__init__()
+        c, n = channels, repeats
+        stage = _stage_factory(basic_block, csp_e)
+        self.reduce_layer0 = ConvBNAct(c[4], c[5], 1, 1)
+        self.Bifusion0 = BiFusion([c[3], c[2]], c[5])
+        self.Rep_p4 = stage(c[5], c[5], n[5])
+        self.reduce_layer1 = ConvBNAct(c[5], c[6], 1, 1)
+        self.Bifusion1 = BiFusion([c[2], c[1]], c[6])
+        self.Rep_p3 = stage(c[6], c[6], n[6])
+        self.downsample2 = ConvBNAct(c[6], c[7], 3, 2)
+        self.Rep_n3 = stage(c[6] + c[7], c[8], n[7])
+        self.downsample1 = ConvBNAct(c[8], c[9], 3, 2)
+        self.Rep_n4 = stage(c[5] + c[9], c[10], n[8])
+
+    def forward(self, feats):
+        x3, x2, x1, x0 = feats
+        fpn_out0 = self.reduce_layer0(x0)
+        f_out0 = self.Rep_p4(self.Bifusion0([fpn_out0, x1, x2]))
+        fpn_out1 = self.reduce_layer1(f_out0)
+        pan_out2 = self.Rep_p3(self.Bifusion1([fpn_out1, x2, x3]))
+        pan_out1 = self.Rep_n3(torch.cat((self.downsample2(pan_out2), fpn_out1), 1))
+        pan_out0 = self.Rep_n4(torch.cat((self.downsample1(pan_out1), fpn_out0), 1))
+        return [pan_out2, pan_out1, pan_out0]
+
+    def fuse(self):
+        return fuse_children(self)
+
+
+class CSPRepBiFPAN(RepBiFPAN):
+    """RepBiFPAN with BepC3 stages (3.0 M/L)."""
+
+    def __init__(self, channels, repeats, basic_block, csp_e=0.5):
+        super().__init__(channels, repeats, basic_block, csp_e)

@@ -1,0 +1,73 @@
+"""YOLOv6 detector (EfficientRep/CSPBep backbone + Rep-PAN neck + efficient decoupled head), built by name."""
+import functools
+
+from torch import nn
+
+from ..datasets.coco_names import COCO_NAMES
+from .blocks import RepVGGBlock, conv_silu_block
+from .configs import YOLOV6_CONFIGS, YOLOv6Config
+from .efficientrep import CSPBepBackbone, EfficientRep
+from .head import EfficientDecoupledHead
+from .reppan import CSPRepBiFPAN, CSPRepPAN, RepBiFPAN, RepPAN
+
+
+def _basic_block(kind):
+    if kind == "repvgg":
+        return RepVGGBlock
+    if kind == "conv_silu":
+        return conv_silu_block
+    raise ValueError(f"unknown basic block '{kind}'")
+
+
+class YOLOv6(nn.Module):
+    """Model contract of docs/ARCHITECTURE.md: eval -> (boxes xyxy pixels, sigmoid scores); train -> HeadOutput."""
+
+    def __init__(self, cfg: YOLOv6Config, num_classes: int = 80, names=None):
+        super().__init__()
+        block = _basic_block(cfg.block)
+        ch, rep = cfg.channels, cfg.repeats
+        if cfg.backbone == "efficientrep":
+            self.backbone = EfficientRep(ch, rep, block, cfg.fuse_p2, cfg.cspsppf)
+        elif cfg.backbone == "cspbep":
+            self.backbone = CSPBepBackbone(ch, rep, block, cfg.csp_e, cfg.fuse_p2, cfg.cspsppf)
+        else:
+            raise ValueError(f"unknown backbone '{cfg.backbone}'")
+        neck = {"reppan": RepPAN, "repbifpan": RepBiFPAN,
+                "csprep_pan": functools.partial(CSPRepPAN, csp_e=cfg.csp_e),
+                "csprep_bifpan": functools.partial(CSPRepBiFPAN, csp_e=cfg.csp_e)}[cfg.neck]
+        if cfg.neck.endswith("bifpan") != cfg.fuse_p2:
+            raise ValueError("BiFPAN necks need the backbone's P2 output (fuse_p2) and the others must not get it")
+        self.neck = neck(ch, rep, block)
+        # Attribute name `detect` matches the official layout (detect.stems.0..., detect.cls_preds.0...).
+        self.detect = EfficientDecoupledHead([ch[6], ch[8], ch[10]], num_classes, cfg.reg_max, cfg.strides)
+        self.cfg = cfg
+        self.model_name = cfg.name
+        self.num_classes = num_classes
+        self.reg_max = cfg.reg_max
+        self.strides = list(cfg.strides)
+        self.names = list(names) if names is not None else [f"class{i}" for i in range(num_classes)]
+        self.is_fused = False
+
+    def forward_features(self, x):
+        return self.neck(self.backbone(x))
+
+    def forward(self, x):
+        return self.detect(self.forward_features(x))
+
+    def fuse(self):
+        """Fold every RepVGG branch and BatchNorm into single convolutions, in place; returns self."""
+        if not self.is_fused:
+            for part in (self.backbone, self.neck, self.detect):
+                part.fuse()
+            self.is_fused = True
+        return self
+
+
+def build_yolov6(name: str, num_classes: int = 80, names=None) -> YOLOv6:
+    """An unfused, randomly initialised YOLOv6 of the named config (see configs.YOLOV6_CONFIGS)."""
+    key = name.lower()
+    if key not in YOLOV6_CONFIGS:
+        raise ValueError(f"unknown model '{name}' (known: {', '.join(sorted(YOLOV6_CONFIGS))})")
+    if names is None and num_classes == len(COCO_NAMES):
+        names = COCO_NAMES
+    return YOLOv6(YOLOV6_CONFIGS[key], num_classes, names)

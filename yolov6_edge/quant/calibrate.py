@@ -1,0 +1,90 @@
+"""Post-training quantization end to end: model file + images -> calibrated QDQ ONNX (+ cache, report).
+
+`calibrate_to_qdq` is what `yolov6-edge calibrate` and the TensorRT build helper call.
+"""
+import json
+from pathlib import Path
+
+import torch
+
+from ..atomic import atomic_write_text
+from ..errors import fail
+from .cache import model_hash, read_cache, write_cache
+from .data import images_hash, iter_batches, list_images, num_batches
+from .interface import QuantConfig, calibrate, export_qdq, load_amax, quant_layers, quantize, set_float
+from .observers import METHODS
+
+
+def load_float_model(model_path):
+    from ..weights import load_model
+
+    model, info = load_model(model_path, fuse=True)
+    return model.eval(), info
+
+
+def calibrated_model(model, model_path, images, img_size=640, num=512, method="max", percentile=99.99,
+                     cache=None, recalibrate=False, batch=8):
+    """Fake-quant copy of `model` with every activation amax set (from the cache when it matches)."""
+    if method not in METHODS:
+        raise fail(model_path, f"unknown calibration method {method!r} (expected {', '.join(METHODS)})")
+    size = [img_size, img_size] if isinstance(img_size, int) else list(img_size)
+    paths = list_images(images, num)
+    key = {"model_hash": model_hash(model_path), "images_hash": images_hash(paths), "method": method,
+           "img_size": size, "num_images": len(paths), "percentile": percentile if method == "percentile" else None}
+    qmodel = quantize(model, QuantConfig(method=method, percentile=percentile))
+    amax = None if (cache is None or recalibrate) else read_cache(cache, key)
+    if amax is None:
+        amax = calibrate(qmodel, iter_batches(paths, size, batch), method, percentile,
+                         total=num_batches(paths, batch))
+        if cache is not None:
+            write_cache(cache, amax, key)
+    else:
+        load_amax(qmodel, amax)
+    qmodel.calib_paths = paths
+    return qmodel
+
+
+def parse_skip(skip, qmodel, source):
+    if skip in (None, "", "auto"):
+        return []
+    names = [s.strip() for s in (skip.split(",") if isinstance(skip, str) else skip) if s.strip()]
+    unknown = [n for n in names if n not in quant_layers(qmodel)]
+    if unknown:
+        raise fail(source, f"--skip names no quantizable layer: {unknown[0]} (see `yolov6-edge sensitivity`)")
+    return names
+
+
+def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method="max", skip=None,
+                     max_ap_drop=None, eval_images=None, eval_ann=None, percentile=99.99, cache=None,
+                     recalibrate=False, batch=8, threads=None) -> dict:
+    """Calibrate `model_path` on `images` (folder or list) and write an INT8 QDQ ONNX to `out_onnx`.
+
+    skip: layer names kept in float, or "auto" with max_ap_drop (+ eval_images, eval_ann) to choose the
+    fewest float layers that bring INT8 within max_ap_drop AP of float. The cache defaults to
+    <out_onnx>.calib.json. Returns a report dict, also written to <out_onnx>.quant.json.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    out_onnx = Path(out_onnx)
+    if out_onnx.suffix != ".onnx":
+        raise fail(out_onnx, "the output must end in .onnx")
+    cache = Path(cache) if cache else out_onnx.with_suffix(".calib.json")
+    model, info = load_float_model(model_path)
+    qmodel = calibrated_model(model, model_path, images, img_size, num, method, percentile, cache, recalibrate, batch)
+    report = {"model": str(model_path), "images": str(images), "num_images": len(qmodel.calib_paths),
+              "method": method, "img_size": img_size, "cache": str(cache)}
+    if skip == "auto":
+        if max_ap_drop is None or not eval_images or not eval_ann:
+            raise fail(model_path, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
+        from .partial import choose_float_layers
+
+        chosen = choose_float_layers(model, qmodel, eval_images, eval_ann, img_size, max_ap_drop)
+        float_names = chosen["float_layers"]
+        report["partial"] = chosen
+    else:
+        float_names = parse_skip(skip, qmodel, model_path)
+    set_float(qmodel, float_names, only=True)
+    names = export_qdq(qmodel, out_onnx, img_size=(img_size, img_size) if isinstance(img_size, int) else img_size)
+    report.update(onnx=str(out_onnx), float_layers=float_names, quantized_layers=len(names) - len(float_names))
+    atomic_write_text(out_onnx.with_suffix(".quant.json"), json.dumps(report, indent=1))
+    return report

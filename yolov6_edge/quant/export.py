@@ -1,0 +1,95 @@
+"""Fake-quant model -> QDQ ONNX: export the float graph, then place Q/DQ from the quantizers' amax.
+
+Placing Q/DQ on the ONNX graph (qdq.py) rather than exporting fake-quantize ops keeps the placement rules
+(shared activation pairs, Concat and residual Add inputs) in one readable place and independent of the
+torch exporter in use. Conv weights are matched to the model's layers by content, so renaming exporters or
+graph simplifiers do not matter.
+"""
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+
+from ..atomic import atomic_path
+from .interface import quant_layers, strip
+from .qdq import insert_qdq
+
+
+def _digest(a: np.ndarray) -> str:
+    a = np.ascontiguousarray(a, np.float32)
+    return hashlib.sha1(a.tobytes() + str(a.shape).encode()).hexdigest()
+
+
+def export_float_onnx(model, path, img_size, opset=17):
+    """Float ONNX of `model` with the contract's I/O names and metadata (the export module's when present)."""
+    try:
+        from ..export.onnx import export_onnx
+    except ImportError:
+        export_onnx = None
+    if export_onnx is not None and all(hasattr(model, a) for a in ("names", "strides", "model_name", "fuse")):
+        # no graph simplifier: it may fold ops into Conv weights, which then no longer match our layers
+        return export_onnx(model, path, img_size, simplify=False)
+    h, w = img_size
+    with atomic_path(path) as tmp:
+        torch.onnx.export(model.eval(), torch.zeros(1, 3, h, w), str(tmp), dynamo=False, opset_version=opset,
+                          input_names=["images"], output_names=["boxes", "scores"],
+                          dynamic_axes={"images": {0: "batch"}, "boxes": {0: "batch"}, "scores": {0: "batch"}})
+        m = onnx.load(str(tmp))
+        meta = {
+            "yolov6_edge.format_version": "1",
+            "model_name": getattr(model, "model_name", type(model).__name__),
+            "names": json.dumps(list(getattr(model, "names", []))),
+            "input_size": json.dumps([h, w]),
+            "strides": json.dumps(list(getattr(model, "strides", []))),
+            "layout": "boxes_xyxy+scores",
+            "precision": "fp32",
+        }
+        onnx.helper.set_model_props(m, meta)
+        onnx.save(m, str(tmp))
+    return path
+
+
+def qdq_specs(qmodel, onnx_model) -> tuple:
+    """Map each quantized layer to its Conv weight initializer: ({init: (act amax, w amax)}, {layer: init})."""
+    by_digest = {}
+    for init in onnx_model.graph.initializer:
+        if len(init.dims) == 4:
+            by_digest.setdefault(_digest(numpy_helper.to_array(init)), init.name)
+    specs, names = {}, {}
+    for name, m in quant_layers(qmodel).items():
+        init = by_digest.get(_digest(m.conv.weight.detach().cpu().numpy()))
+        if init is None:
+            raise RuntimeError(f"layer {name}: its weight was not found in the exported ONNX")
+        names[name] = init
+        if m.quantized:
+            if not m.input_quantizer.calibrated:
+                raise RuntimeError(f"layer {name} is not calibrated; run calibrate() first")
+            m.calibrate_weight()  # QAT moved the weights: the exported scales must cover them
+            specs[init] = (float(m.input_quantizer.amax), m.weight_quantizer.amax.cpu().numpy())
+    return specs, names
+
+
+def export_qdq_onnx(qmodel, path, img_size, residual=True, opset=17):
+    """Write the QDQ ONNX to `path` (atomically); return {layer name: Conv weight initializer name}."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as d:
+        tmp_float = Path(d) / "float.onnx"
+        export_float_onnx(strip(qmodel), tmp_float, img_size, opset)
+        m = onnx.load(str(tmp_float))
+    specs, names = qdq_specs(qmodel, m)
+    insert_qdq(m, specs, residual=residual)
+    props = {p.key: p.value for p in m.metadata_props}
+    props["precision"] = "int8-qdq"
+    props["yolov6_edge.float_layers"] = json.dumps(sorted(n for n, mm in quant_layers(qmodel).items()
+                                                          if not mm.quantized))
+    del m.metadata_props[:]
+    onnx.helper.set_model_props(m, props)
+    onnx.checker.check_model(m)
+    with atomic_path(path) as tmp:
+        onnx.save(m, str(tmp))
+    return names

@@ -1,0 +1,97 @@
+"""Torch fake-quantization backend: the modules that simulate INT8 inside a float model.
+
+`TensorQuantizer` holds one amax (per tensor) or a vector of them (per output channel, axis 0) and applies
+torch.fake_quantize_per_*_affine, whose gradient is the straight-through estimator, so the same module
+serves calibration, evaluation and QAT. Scales are symmetric: scale = amax / 127, zero point 0, the range
+[-128, 127] of ONNX QuantizeLinear / TensorRT INT8.
+"""
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .observers import make_observer
+
+QMIN, QMAX = -128, 127
+
+
+class TensorQuantizer(nn.Module):
+    def __init__(self, axis=None):
+        super().__init__()
+        self.axis = axis  # None: per tensor; 0: per output channel (weights)
+        self.register_buffer("amax", torch.zeros(0))
+        self.enabled = True
+        self.observer = None  # set while calibrating: forward then records and passes x through
+
+    @property
+    def calibrated(self) -> bool:
+        return self.amax.numel() > 0
+
+    def start_calibration(self, method: str, percentile: float = 99.99) -> None:
+        self.observer = make_observer(method, percentile)
+
+    def finish_calibration(self) -> None:
+        if self.observer is not None:
+            self.set_amax(self.observer.compute())
+            self.observer = None
+
+    def set_amax(self, amax) -> None:
+        self.amax = torch.as_tensor(np.asarray(amax, np.float32)).reshape(-1 if self.axis is not None else ())
+
+    def scale(self) -> torch.Tensor:
+        # an all-zero tensor (e.g. a dead channel) gets a tiny scale instead of a division by zero
+        return torch.clamp(self.amax.float(), min=1e-8) / QMAX
+
+    def forward(self, x):
+        if self.observer is not None:
+            self.observer.update(x.detach().float().cpu().numpy())
+            return x
+        if not self.enabled or not self.calibrated:
+            return x
+        scale = self.scale().to(x.device)
+        if self.axis is None:
+            return torch.fake_quantize_per_tensor_affine(x, float(scale), 0, QMIN, QMAX)
+        zero = torch.zeros(scale.numel(), dtype=torch.int32, device=x.device)
+        return torch.fake_quantize_per_channel_affine(x, scale, zero, self.axis, QMIN, QMAX)
+
+
+class QuantConv2d(nn.Module):
+    """A Conv2d whose input (per tensor) and weight (per output channel) are fake-quantized.
+
+    It keeps the original conv as a child so that weights, names and fuse state stay where they were.
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+        self.input_quantizer = TensorQuantizer(axis=None)
+        self.weight_quantizer = TensorQuantizer(axis=0)
+        self.calibrate_weight()
+        self._wq = None  # fake-quantized weight reused in eval mode (weights do not change there)
+
+    def calibrate_weight(self) -> None:
+        # weights are known: per-channel max is exact and needs no data
+        w = self.conv.weight.detach()
+        self.weight_quantizer.set_amax(w.abs().reshape(w.shape[0], -1).amax(1).cpu().numpy())
+
+    @property
+    def quantized(self) -> bool:
+        return self.input_quantizer.enabled
+
+    def set_quantized(self, on: bool) -> None:
+        self.input_quantizer.enabled = on
+        self.weight_quantizer.enabled = on
+        self._wq = None
+
+    def forward(self, x):
+        c = self.conv
+        if self.training:
+            self.calibrate_weight()  # QAT: the per-channel max follows the weights as they move
+            self._wq = None
+            w = self.weight_quantizer(c.weight)
+        else:
+            if self._wq is None or self._wq.device != c.weight.device:
+                with torch.no_grad():
+                    self._wq = self.weight_quantizer(c.weight).detach()
+            w = self._wq
+        return F.conv2d(self.input_quantizer(x), w, c.bias, c.stride, c.padding, c.dilation, c.groups)

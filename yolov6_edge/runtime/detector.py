@@ -1,0 +1,131 @@
+"""Detector: construct from a model file, call on images, get Detections back (no torch for .onnx/.engine).
+
+    det = Detector("yolov6n.onnx", conf=0.25)
+    result = det("bus.jpg")            # one Detections
+    results = det([img1, "b.jpg"])     # a list
+
+Pre-processing is yolov6_edge.ops.letterbox, NMS is yolov6_edge.ops.batched_nms (end-to-end models carry NMS
+inside and skip it); boxes come back in original-image pixels, clipped to the image.
+"""
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import fail
+from . import images as image_io
+from .postprocess import end2end_to_dets, to_original
+from .results import Detections
+
+MODEL_SUFFIXES = (".onnx", ".engine", ".pt", ".pth", ".ckpt", ".param")
+
+
+def open_backend(model, img_size=None, providers=None):
+    """A Backend for a model path (by suffix), an nn.Module, or an object that already is a Backend."""
+    if hasattr(model, "layout") and callable(model):
+        return model
+    if not isinstance(model, (str, Path)):
+        if hasattr(model, "strides") and hasattr(model, "names"):  # an nn.Module following the model contract
+            from ..backends.torch.runtime import TorchBackend
+
+            return TorchBackend(model, img_size=img_size)
+        raise fail(type(model).__name__, "expected a model path, a YOLOv6 nn.Module or a Backend")
+    path = Path(model)
+    suffix = path.suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise fail(path, f"unknown model file type '{path.suffix}' (expected one of {', '.join(MODEL_SUFFIXES)})")
+    if not path.exists():
+        raise fail(path, "no such file")
+    if suffix == ".onnx":
+        from ..backends.onnxruntime.runtime import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, providers=providers)
+    if suffix == ".engine":
+        from ..backends.tensorrt.runtime import TensorRTBackend
+
+        return TensorRTBackend(path)
+    from ..backends.torch.runtime import TorchBackend
+
+    return TorchBackend(path, img_size=img_size)
+
+
+class Detector:
+    """Detect objects with any backend.
+
+    conf/iou/max_det: NMS settings (for end-to-end files, the ones baked into the file apply and these only
+    filter further by conf and max_det). multi_label: keep a box for every class above conf (evaluation);
+    agnostic: class-agnostic NMS. center: centred letterbox (the models were trained with it).
+    img_size: only for .pt/.param/nn.Module models, which have no fixed input size.
+    """
+
+    def __init__(self, model, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, center: bool = True,
+                 multi_label: bool = False, agnostic: bool = False, img_size=None, providers=None):
+        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+            raise fail(model, f"conf ({conf}) and iou ({iou}) must lie in [0, 1]")
+        if max_det < 1:
+            raise fail(model, f"max_det must be at least 1, got {max_det}")
+        self.backend = open_backend(model, img_size=img_size, providers=providers)
+        self.conf, self.iou, self.max_det = float(conf), float(iou), int(max_det)
+        self.center, self.multi_label, self.agnostic = center, multi_label, agnostic
+        self.names = list(self.backend.names)
+        self.input_size = tuple(self.backend.input_size)
+        self.dtype = getattr(self.backend, "dtype", np.float32)
+        self.timing = {}  # seconds spent in the last call: pre, infer, post
+
+    def __call__(self, source):
+        single = isinstance(source, (str, Path, np.ndarray))
+        items = [source] if single else list(source)
+        if not items:
+            return []
+        results = []
+        step = max(1, int(self.backend.max_batch))
+        timing = {"pre": 0.0, "infer": 0.0, "post": 0.0}
+        for start in range(0, len(items), step):
+            chunk = [image_io.load(it, start + i) for i, it in enumerate(items[start:start + step])]
+            results.extend(self._run([img for img, _ in chunk], [name for _, name in chunk], timing))
+        self.timing = timing
+        return results[0] if single else results
+
+    def _run(self, imgs, names, timing) -> list:
+        from .. import ops
+
+        t0 = time.perf_counter()
+        blob, params = ops.letterbox(imgs, size=self.input_size, center=self.center, dtype=self.dtype)
+        t1 = time.perf_counter()
+        n = len(imgs)
+        if getattr(self.backend, "fixed_batch", False) and n < self.backend.max_batch:
+            # zero images fill the batch; their outputs are dropped below
+            fill = np.zeros((self.backend.max_batch - n, *blob.shape[1:]), blob.dtype)
+            outputs = tuple(o[:n] for o in self.backend(np.concatenate([blob, fill])))
+        else:
+            outputs = self.backend(blob)
+        t2 = time.perf_counter()
+        dets = self.nms(outputs)
+        results = [self._to_detections(d, p, img.shape[:2], name) for d, p, img, name in zip(dets, params, imgs, names)]
+        t3 = time.perf_counter()
+        timing["pre"] += t1 - t0
+        timing["infer"] += t2 - t1
+        timing["post"] += t3 - t2
+        return results
+
+    def nms(self, outputs) -> list:
+        """Backend outputs -> per-image [K, 6] arrays in letterboxed input pixels."""
+        if self.backend.layout == "end2end":
+            dets = end2end_to_dets(*outputs)
+            return [d[d[:, 4] >= self.conf][: self.max_det] for d in dets]
+        from .. import ops
+
+        boxes, scores = outputs
+        return ops.batched_nms(np.ascontiguousarray(boxes, np.float32), np.ascontiguousarray(scores, np.float32),
+                               conf_thres=self.conf, iou_thres=self.iou, max_det=self.max_det,
+                               multi_label=self.multi_label, agnostic=self.agnostic)
+
+    def _to_detections(self, dets, params, shape, name) -> Detections:
+        dets = to_original(dets, params, shape)
+        cls = dets[:, 5].astype(np.int64)
+        labels = [self.names[c] if 0 <= c < len(self.names) else str(c) for c in cls]
+        return Detections(boxes=dets[:, :4].copy(), scores=dets[:, 4].copy(), class_ids=cls, names=labels,
+                          image_shape=tuple(shape), source=name)
+
+    def __repr__(self):
+        return f"Detector({self.backend!r}, conf={self.conf}, iou={self.iou}, max_det={self.max_det})"

@@ -1,0 +1,29 @@
+"""Detections for one image: what the Detector returns."""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Boxes in original-image pixels (x1, y1, x2, y2), sorted by score, descending."""
+
+    boxes: np.ndarray  # [K, 4] float32
+    scores: np.ndarray  # [K] float32
+    class_ids: np.ndarray  # [K] int64
+    names: list = field(default_factory=list)  # class name per detection
+    image_shape: tuple = ()  # (H, W) of the original image
+    source: str = ""  # file name or "image array #i"
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "image_shape": [int(v) for v in self.image_shape],
+            "detections": [
+                {"box": [round(float(v), 2) for v in b], "score": round(float(s), 5), "class_id": int(c), "name": n}
+                for b, s, c, n in zip(self.boxes, self.scores, self.class_ids, self.names)
+            ],
+        }

@@ -1,0 +1,102 @@
+"""Our checkpoint format (save / load), and the entry point that hands official YOLOv6 .pt files on.
+
+Format (docs/ARCHITECTURE.md): torch.save of a plain dict {"format": "yolov6-edge", "format_version": 1,
+"model_name", "num_classes", "names", "fused", "state_dict"} plus trainer extras, read back with
+torch.load(weights_only=True): loading one of our files never runs pickled code.
+"""
+import pickle
+from pathlib import Path
+
+import torch
+
+from ..atomic import atomic_path
+from ..errors import fail
+
+FORMAT = "yolov6-edge"
+FORMAT_VERSION = 1
+_HEADER = ("format", "format_version", "model_name", "num_classes", "names", "fused", "state_dict")
+
+
+def save_checkpoint(model, path, **extra) -> Path:
+    """Write `model` (YOLOv6 or YOLOv6Lite, fused or not) and any extras (epoch, optimizer, ...) atomically."""
+    clash = set(extra) & set(_HEADER)
+    if clash:
+        raise ValueError(f"extra keys {sorted(clash)} would overwrite the checkpoint header")
+    ckpt = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_name": model.model_name,
+        "num_classes": int(model.num_classes),
+        "names": list(model.names),
+        "fused": bool(getattr(model, "is_fused", False)),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        **extra,
+    }
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
+    return path
+
+
+def load_state_dict_checked(model, state_dict, path, what="checkpoint") -> None:
+    """load_state_dict that reports a wrong architecture as one line naming the first mismatches."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [f"{k} {tuple(state_dict[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape (file vs model)", shapes)):
+            if items:
+                more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
+                parts.append(f"{label}: {', '.join(items[:3])}{more}")
+        raise fail(path, f"{what} does not fit {model.model_name}: " + "; ".join(parts))
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()})
+
+
+def _read(path: Path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # weights_only refuses pickled classes: the usual sign of an official YOLOv6 .pt (a whole module).
+        return None
+    except Exception as e:  # noqa: BLE001 - whatever a damaged file raises, the user gets one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise fail(path, f"not a readable PyTorch checkpoint (truncated or corrupt?): {first}") from None
+
+
+def load_checkpoint(path, model_name=None):
+    """Return (model, info) for one of our checkpoints or an official YOLOv6 .pt.
+
+    info holds the header (model_name, num_classes, names, fused) and any trainer extras, never the
+    state dict. `model_name` only matters for official files, whose architecture is otherwise inferred.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise fail(path, "no such file")
+    ckpt = _read(path)
+    if ckpt is None:
+        from .official import load_official
+
+        return load_official(path, model_name)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise fail(path, "not a yolov6-edge checkpoint (no 'format': 'yolov6-edge' header)")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise fail(path, f"checkpoint format_version {ckpt.get('format_version')!r} is not supported "
+                         f"(this version reads {FORMAT_VERSION})")
+    missing = [k for k in _HEADER if k not in ckpt]
+    if missing:
+        raise fail(path, f"checkpoint header lacks {', '.join(missing)}")
+    from ..models import build_model, model_names
+
+    if ckpt["model_name"] not in model_names():
+        raise fail(path, f"unknown model_name '{ckpt['model_name']}'")
+    model = build_model(ckpt["model_name"], ckpt["num_classes"])
+    model.names = list(ckpt["names"])
+    if ckpt["fused"]:
+        # Fused weights only fit the fused layout: rebuild, fold, then load.
+        model.fuse()
+    load_state_dict_checked(model, ckpt["state_dict"], path)
+    info = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return model, info

@@ -1,0 +1,217 @@
+"""Import official meituan/YOLOv6 .pt checkpoints without running their pickled code.
+
+The official train script saves whole module objects ({'model': Model.half(), 'ema': ..., 'epoch': ...,
+'results': numpy scalars}), so the file is a pickle of `yolov6.*` and `torch.nn.*` classes. We read it
+with torch's own zip/storage machinery but our own Unpickler, whose find_class allows only tensor/storage
+rebuild functions and a few containers, and turns every `yolov6.*` / `torch.nn.*` / `numpy.*` global into
+an inert placeholder that only keeps the object's state. Anything else (os.system in a REDUCE, for
+instance) is refused. From the recovered tree we take each module's _parameters/_buffers, map the official
+names onto ours, infer which config they fit (key set + shapes) unless a name is given, and load them.
+"""
+import codecs
+import pickle
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+
+from ..errors import fail
+from .checkpoint import load_state_dict_checked
+
+# Official keys that have no counterpart in our deploy-time model.
+_DROPPED = (
+    re.compile(r"^detect\.proj$"),                         # fixed DFL bin values (ours is a non-saved buffer)
+    re.compile(r"^detect\.proj_conv\.weight$"),
+    re.compile(r"^detect\.(cls|reg)_preds_ab\."),          # 3.0 anchor-aided training branch (unused at inference)
+)
+# Official wrappers that add one name level ours does not have.
+_RENAMES = (
+    (re.compile(r"\.block\.(conv|bn)\."), r".\1."),         # ConvBNReLU/ConvBNSiLU(.block=ConvModule)
+    (re.compile(r"\.(sppf|cspsppf)\."), "."),               # SimSPPF(.sppf=SPPFModule), SimCSPSPPF(.cspsppf=...)
+)
+
+
+class RefusedGlobal(pickle.UnpicklingError):
+    pass
+
+
+class _Placeholder:
+    """Stands in for an official module class: records the pickled state, has no behaviour."""
+
+    qualname = "?"
+
+    def __init__(self, *args, **kwargs):
+        self.args = args
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        self.__dict__.update(state if isinstance(state, dict) else {"state": state})
+
+
+_PLACEHOLDERS = {}
+
+
+def _placeholder(module, name):
+    key = f"{module}.{name}"
+    if key not in _PLACEHOLDERS:
+        _PLACEHOLDERS[key] = type(name, (_Placeholder,), {"qualname": key})
+    return _PLACEHOLDERS[key]
+
+
+def _allowed_global(module, name):
+    if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_parameter",
+                                              "_rebuild_parameter_with_state"):
+        return getattr(torch._utils, name)
+    if module == "collections" and name == "OrderedDict":
+        return OrderedDict
+    if module == "_codecs" and name == "encode":
+        # Protocol-2 pickles spell bytes as _codecs.encode(str, 'latin1'): a pure data conversion.
+        return codecs.encode
+    if module == "builtins" and name in ("set", "frozenset"):
+        return {"set": set, "frozenset": frozenset}[name]
+    if module == "torch":
+        obj = getattr(torch, name, None)
+        if name.endswith("Storage") and isinstance(obj, type):
+            return obj
+        if isinstance(obj, torch.dtype) or obj is torch.Size:
+            return obj
+    # Model classes (and numpy scalars the official script stores under 'results') become inert
+    # placeholders: calling or restoring one only records its arguments / state.
+    if module.split(".")[0] in ("yolov6", "numpy") or module.startswith("torch.nn."):
+        return _placeholder(module, name)
+    return None
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickler for official checkpoints: whitelisted globals only, model classes become placeholders."""
+
+    def find_class(self, module, name):
+        if module == "__builtin__":  # protocol-2 pickles keep Python 2 names; pickle's own mapping is bypassed
+            module = "builtins"
+        obj = _allowed_global(module, name)
+        if obj is None:
+            raise RefusedGlobal(f"refused global '{module}.{name}'")
+        return obj
+
+
+class _PickleModule:
+    """What torch.load needs of a pickle module, with our Unpickler."""
+
+    __name__ = "yolov6_edge_restricted_pickle"
+    Unpickler = RestrictedUnpickler
+
+    @staticmethod
+    def load(f, **kwargs):
+        return RestrictedUnpickler(f, **kwargs).load()
+
+
+def read_official(path):
+    """Unpickle an official .pt safely; returns the top-level object (placeholders inside)."""
+    try:
+        return torch.load(path, map_location="cpu", pickle_module=_PickleModule, weights_only=False)
+    except RefusedGlobal as e:
+        raise fail(path, f"{e}: not an official YOLOv6 checkpoint, or one that would run code; not loaded") from None
+    except Exception as e:  # noqa: BLE001 - any failure of a foreign file is reported as one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise fail(path, f"cannot read as an official YOLOv6 checkpoint: {first}") from None
+
+
+def flat_state_dict(module_obj, prefix=""):
+    """Official module tree (placeholders) -> flat {name: tensor} like nn.Module.state_dict()."""
+    state = module_obj.__dict__
+    out = OrderedDict()
+    for k, v in (state.get("_parameters") or {}).items():
+        if v is not None:
+            out[prefix + k] = v
+    skip = state.get("_non_persistent_buffers_set") or set()
+    for k, v in (state.get("_buffers") or {}).items():
+        if v is not None and k not in skip:
+            out[prefix + k] = v
+    for k, child in (state.get("_modules") or {}).items():
+        if child is not None:
+            out.update(flat_state_dict(child, f"{prefix}{k}."))
+    return out
+
+
+def map_official_keys(official):
+    """Official names -> ours (float32); returns (state_dict, dropped official keys)."""
+    mapped, dropped = OrderedDict(), []
+    for key, value in official.items():
+        if any(p.search(key) for p in _DROPPED):
+            dropped.append(key)
+            continue
+        for pattern, repl in _RENAMES:
+            key = pattern.sub(repl, key)
+        mapped[key] = value.detach().float() if value.is_floating_point() else value.detach()
+    return mapped, dropped
+
+
+def _mismatch(expected, got):
+    """Number of keys/shapes that differ between two {name: shape} maps."""
+    keys = set(expected) ^ set(got)
+    shapes = [k for k in set(expected) & set(got) if expected[k] != got[k]]
+    return len(keys) + len(shapes)
+
+
+def _shapes(name, num_classes, fused):
+    from ..models.yolov6 import build_yolov6
+
+    with torch.device("meta"):
+        model = build_yolov6(name, num_classes, names=[str(i) for i in range(num_classes)])
+        if fused:
+            model.fuse()
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def infer_model_name(state_dict, num_classes, fused):
+    """The config whose key set and shapes are closest to the checkpoint's (equal for a known model).
+
+    When none is equal, the loader then names the first mismatched keys/shapes against this closest one.
+    """
+    from ..models.configs import YOLOV6_CONFIGS
+
+    got = {k: tuple(v.shape) for k, v in state_dict.items()}
+    # Building a config (even on the meta device) costs ~1 s; try first those whose head width and DFL
+    # size agree with the file, all of them only if none does.
+    width = got.get("detect.stems.0.conv.weight", (None,))[0]
+    n_reg = got.get("detect.reg_preds.0.weight", (None,))[0]
+    likely = [n for n, c in YOLOV6_CONFIGS.items()
+              if c.channels[6] == width and n_reg == (4 * (c.reg_max + 1) if c.reg_max else 4)]
+    return min(likely or YOLOV6_CONFIGS, key=lambda n: _mismatch(_shapes(n, num_classes, fused), got))
+
+
+def load_official(path, model_name=None):
+    """(model, info) from an official YOLOv6 .pt: EMA weights when present, else 'model'."""
+    from ..datasets.coco_names import COCO_NAMES
+    from ..models.yolov6 import build_yolov6
+
+    path = Path(path)
+    top = read_official(path)
+    if not isinstance(top, dict) or not isinstance(top.get("ema") or top.get("model"), _Placeholder):
+        raise fail(path, "not an official YOLOv6 checkpoint (expected a dict with a pickled 'model' or 'ema')")
+    source = "ema" if isinstance(top.get("ema"), _Placeholder) else "model"
+    official = flat_state_dict(top[source])
+    if not official:
+        raise fail(path, f"the pickled '{source}' holds no tensors")
+    state_dict, dropped = map_official_keys(official)
+    cls_w = state_dict.get("detect.cls_preds.0.weight")
+    if cls_w is None:
+        raise fail(path, "no detect.cls_preds.0.weight: not a YOLOv6 (EfficientRep / Rep-PAN) checkpoint")
+    num_classes = int(cls_w.shape[0])
+    fused = any(".rbr_reparam." in k for k in state_dict) or not any(k.endswith(".running_var") for k in state_dict)
+    name = model_name.lower() if model_name else infer_model_name(state_dict, num_classes, fused)
+    names = COCO_NAMES if num_classes == len(COCO_NAMES) else [f"class{i}" for i in range(num_classes)]
+    try:
+        model = build_yolov6(name, num_classes, names=names)
+    except ValueError as e:
+        raise fail(path, str(e)) from None
+    if fused:
+        model.fuse()
+    what = "official checkpoint" if model_name else "official checkpoint (closest known config)"
+    load_state_dict_checked(model, state_dict, path, what=what)
+    info = {"model_name": name, "num_classes": num_classes, "names": list(names), "fused": fused,
+            "format": "yolov6-official", "source": source, "epoch": top.get("epoch"),
+            "dropped_keys": dropped}
+    return model, info
