@@ -69,7 +69,8 @@ def main(argv=None) -> int:
         diff = max(abs(a - row["reference_AP"]) for a in aps)
         row["max_abs_diff_to_reference"] = round(diff, 3)
         print(f"{name:<15}{row['reference_AP']:8.2f}" + "".join(f"{a:8.2f}" for a in aps) + f"{diff:12.2f}")
-    record = {"command": "python benchmarks/eval_lite_ap.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    command = " ".join(["python benchmarks/eval_lite_ap.py", *(argv if argv is not None else sys.argv[1:])])
+    record = {"command": command,
               "settings": SETTINGS, "dataset": "../shared/coco/val (119 COCO val2017 images)",
               "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
               "seconds": round(time.perf_counter() - t0, 1), "models": results}

@@ -127,3 +127,15 @@ def test_official_lite_s_onnx_and_param_give_the_same_detections(tmp_path):
         assert len(a) == len(b) and a.names == b.names
         np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+
+
+def test_draw_marks_the_box_and_leaves_the_input_alone():
+    from yolov6_edge.runtime.draw import colour, draw
+
+    img = np.zeros((100, 120, 3), np.uint8)
+    dets = Detections(boxes=np.array([[20, 40, 80, 90]], np.float32), scores=np.array([0.9], np.float32),
+                      class_ids=np.array([3]), names=["cat"])
+    out = draw(img, dets)
+    assert out.shape == img.shape and not img.any()
+    assert tuple(out[65, 20]) == colour(3) and tuple(out[90, 50]) == colour(3)  # left and bottom edges
+    assert not out[60:80, 40:60].any()  # inside stays untouched

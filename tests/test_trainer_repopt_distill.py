@@ -1,10 +1,20 @@
 """RepOptimizer's gradient re-parameterization equals training the two-branch block; self-distillation runs."""
+import pytest
 import torch
 from torch import nn
 
 from test_trainer_standin_model import TinyDetector
 from yolov6_edge.trainer.losses.distill import distill_loss
 from yolov6_edge.trainer.repopt import RepOptimizer, ScaledBranches, hyper_search_scales, save_scales
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # on a shared, oversubscribed CPU one torch thread is several times faster than two (no OpenMP spinning)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 class _Plain(nn.Module):
@@ -69,8 +79,6 @@ def test_plain_sgd_without_multipliers_departs_from_the_block():
 def test_repopt_scales_file_errors_name_the_file(tmp_path):
     bad = tmp_path / "s.pt"
     bad.write_bytes(b"junk")
-    import pytest
-
     from yolov6_edge.errors import Yolov6EdgeError
 
     with pytest.raises(Yolov6EdgeError, match="s.pt: cannot read"):

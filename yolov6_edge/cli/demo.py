@@ -71,13 +71,16 @@ def latency(det, img, runs: int) -> dict:
 
     for _ in range(2):
         det(img)
-    times = []
-    for _ in tqdm(range(runs), desc="latency", unit="run", leave=False):
+    times, parts = [], {"pre": [], "infer": [], "post": []}
+    for _ in tqdm(range(max(1, runs)), desc="latency", unit="run", leave=False):
         t0 = time.perf_counter()
         det(img)
         times.append((time.perf_counter() - t0) * 1000)
-    return {"runs": runs, "mean_ms": round(statistics.fmean(times), 2), "p50_ms": round(statistics.median(times), 2),
-            "min_ms": round(min(times), 2)}
+        for k in parts:
+            parts[k].append(det.timing[k] * 1000)
+    return {"runs": len(times), "mean_ms": round(statistics.fmean(times), 2),
+            "p50_ms": round(statistics.median(times), 2), "min_ms": round(min(times), 2),
+            **{f"{k}_p50_ms": round(statistics.median(v), 2) for k, v in parts.items()}}
 
 
 def run(args) -> int:
@@ -112,7 +115,8 @@ def run(args) -> int:
         print(f"{name} {img.shape[1]}x{img.shape[0]}: {len(dets)} detections{': ' + top if top else ''}")
     lat = latency(det, images[0][1], args.runs)
     print(f"latency (ONNX Runtime CPU, whole Detector call, {lat['runs']} runs): mean {lat['mean_ms']} ms, "
-          f"p50 {lat['p50_ms']} ms")
+          f"p50 {lat['p50_ms']} ms (p50 letterbox {lat['pre_p50_ms']} ms, inference {lat['infer_p50_ms']} ms, "
+          f"NMS + mapping {lat['post_p50_ms']} ms)")
 
     summary = {"model": description, "onnx": str(onnx_path), "input_size": list(size),
                "providers": det.backend.providers, "latency": lat, "images": results}
