@@ -92,9 +92,9 @@ def main():
     md += [f"| after 1 epoch ({r['steps']} steps), lr {r['lr0']:g} | {r['AP_after']} | {r['AP50_after']} | "
            f"{r['AP_delta']:+.2f} |" for r in runs]
     md += ["", f"Limit: AP change within 1.0. Passing lr0: {result['passing_lr0'] or 'none'}. "
-           f"CPU, {args.threads} thread(s), shared machine. BN is folded into the convolutions, so an SGD step "
-           "in the fused weights is far larger, relatively, than the same lr on the BN form: fine-tune at "
-           "a small lr.", ""]
+           f"CPU, {args.threads} thread(s), shared machine. The AP loss grows with lr; our reading (not measured "
+           "here): with BN folded, one SGD step moves the fused weights relatively much more than the same lr "
+           "on the BN form, so fine-tune these weights at a small lr.", ""]
     atomic_write_text(RESULTS / "train_finetune_lite.md", "\n".join(md))
     print(json.dumps(result, indent=2))
 

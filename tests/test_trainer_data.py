@@ -13,7 +13,13 @@ from yolov6_edge.trainer.data.build import load_data_spec
 from yolov6_edge.trainer.data.coco import load_coco
 from yolov6_edge.trainer.data.loader import DetectionDataset, collate, targets_to_padded
 from yolov6_edge.trainer.data.mosaic import mosaic4
+from yolov6_edge.trainer.data.records import cache_path
 from yolov6_edge.trainer.data.yolo_txt import load_yolo_txt
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("YOLOV6_EDGE_CACHE", str(tmp_path / "cache"))
 
 
 @pytest.fixture
@@ -70,8 +76,8 @@ def test_malformed_coco_annotation_is_reported(synth):
 def test_label_cache_is_written_and_invalidated_by_a_change(synth):
     names = ["circle", "rectangle", "triangle", "cross", "ellipse"]
     load_yolo_txt(synth / "images", names)
-    cache = synth / "images.labels.cache.json"
-    assert cache.exists()
+    cache = cache_path(synth / "images", "labels")
+    assert cache.exists() and str(cache).startswith(str(synth.parent / "cache"))  # never inside the data
     h1 = json.loads(cache.read_text())["hash"]
     lab = synth / "labels" / "000002.txt"
     lab.write_text("0 0.5 0.5 0.25 0.25\n")
@@ -149,3 +155,13 @@ def test_validation_items_are_a_plain_letterbox(synth):
     assert (img.numpy() == ref[:, :, ::-1].transpose(2, 0, 1)).all()
     np.testing.assert_allclose(labels[:, 1:].numpy(), recs[0][1][:, 1:] * r + [pad[0], pad[1], pad[0], pad[1]],
                                atol=1e-3)
+
+
+def test_image_corrupted_after_the_scan_is_replaced_not_fatal(synth):
+    recs, _, _ = load_coco(synth / "images", synth / "instances.json")
+    (synth / "images" / "000000.jpg").write_bytes(b"")
+    ds = DetectionDataset(recs, 128, augment=False)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        img, labels, _ = ds[0]
+    assert img.shape == (3, 128, 128) and any("000000.jpg" in str(x.message) for x in w)

@@ -137,3 +137,19 @@ def test_ema_follows_its_formula():
     ema.update(m)
     d = 0.9 * (1 - math.exp(-1))
     assert torch.allclose(ema.ema.weight, w0 * d + (w0 + 1) * (1 - d))
+
+
+@pytest.mark.parametrize("name", ["yolov6n", "yolov6lite-s"])
+def test_real_models_take_training_steps(tmp_path, data, name):
+    from yolov6_edge.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(name, 5)
+    t = Trainer(_args(tmp_path, epochs=100, warmup_epochs=0, min_warmup_iters=0, atss_epochs=1), model=model,
+                data=data)
+    before = [p.detach().clone() for p in model.parameters()]
+    imgs, labels, _ = _fixed_batch(t)
+    for epoch in (0, 1):  # one ATSS step, one TAL step
+        loss, parts = t.train_step(imgs, labels, epoch=epoch)
+        assert math.isfinite(loss) and parts["iou"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))

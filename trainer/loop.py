@@ -3,7 +3,6 @@
 One Trainer drives single-process and DDP runs alike (ddp.py sets up the process group; only rank 0
 validates, logs and saves). Checkpoints are atomic; resume restores model, optimizer, scheduler, EMA, epoch.
 """
-import csv
 import dataclasses
 import math
 import time

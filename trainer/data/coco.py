@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import fail
-from .records import clean_boxes, report, verify_images
+from .records import cache_path, clean_boxes, report, verify_images
 
 
 def load_coco(images_dir, annotations_json):
@@ -40,8 +40,7 @@ def load_coco(images_dir, annotations_json):
             report(annotations_json, f"annotation #{n} (id {a.get('id') if isinstance(a, dict) else '?'}) "
                                      f"malformed: {e}")
     paths = [str(images_dir / im["file_name"]) for im in imgs]
-    sizes = verify_images(paths, annotations_json.with_name(annotations_json.stem + ".scan.json"),
-                          desc=f"scan {images_dir.name}")
+    sizes = verify_images(paths, cache_path(annotations_json, "scan"), desc=f"scan {images_dir.name}")
     records = []
     for im, p in zip(imgs, paths):
         if p not in sizes:

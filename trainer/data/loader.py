@@ -33,13 +33,16 @@ class DetectionDataset(Dataset):
 
     def load(self, i):
         """Image resized so its longer side is the training size (aspect kept) + labels in those pixels."""
-        path, labels, _shape, _ = self.records[i]
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:  # changed on disk since the scan: report, stand in a neighbour
-            if path not in self._bad:
+        for k in range(len(self.records)):
+            path, labels, _shape, _ = self.records[(i + k) % len(self.records)]
+            img = cv2.imread(path, cv2.IMREAD_COLOR)
+            if img is not None:
+                break
+            if path not in self._bad:  # changed on disk since the scan: report once, stand in the next image
                 self._bad.add(path)
                 report(path, "corrupt or unreadable image")
-            return self.load((i + 1) % len(self.records))
+        else:
+            raise RuntimeError("every image of the data set is unreadable (see the warnings above)")
         h0, w0 = img.shape[:2]
         r = min(self.size[0] / h0, self.size[1] / w0)
         if r != 1:

@@ -1,11 +1,14 @@
 """Image records shared by every dataset format, and the cached scan that verifies them.
 
-A record is (image path, labels float32 [n, 5] = class, x1, y1, x2, y2 in original pixels, (h, w)).
-Scanning opens each image once to catch corrupt files; the result is cached beside the labels and
-invalidated by a hash of the file list, sizes and mtimes, so a changed dataset is rescanned.
+A record is (image path, labels float32 [n, 5] = class, x1, y1, x2, y2 in original pixels, (h, w), image id).
+Scanning opens each image once to catch corrupt files; the result is cached and invalidated by a hash of the
+file list, sizes and mtimes, so a changed dataset is rescanned. Caches live in the user cache folder
+($YOLOV6_EDGE_CACHE, default ~/.cache/yolov6_edge/datasets), never inside the data set: data folders are
+often shared or read-only.
 """
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -16,6 +19,14 @@ from tqdm import tqdm
 from ...atomic import atomic_write_text
 
 CACHE_VERSION = 1
+
+
+def cache_path(anchor, kind) -> Path:
+    """Cache file for the data set identified by `anchor` (a folder or annotations file), one per kind."""
+    root = Path(os.environ.get("YOLOV6_EDGE_CACHE", Path.home() / ".cache" / "yolov6_edge")) / "datasets"
+    anchor = Path(anchor).resolve()
+    key = hashlib.sha256(str(anchor).encode()).hexdigest()[:16]
+    return root / f"{anchor.name}.{key}.{kind}.json"
 
 
 def files_hash(paths) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...atomic import atomic_write_text
 from ...errors import fail
-from .records import clean_boxes, files_hash, report, verify_images
+from .records import cache_path, clean_boxes, files_hash, report, verify_images
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -62,7 +62,7 @@ def load_yolo_txt(images_dir, names):
     paths = sorted(str(p) for p in images_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
     if not paths:
         raise fail(images_dir, "no images found")
-    cache_file = images_dir.parent / f"{images_dir.name}.labels.cache.json"
+    cache_file = cache_path(images_dir, "labels")
     labels_files = [str(label_path(p)) for p in paths]
     key = files_hash(paths + labels_files)
     parsed = None
@@ -79,7 +79,7 @@ def load_yolo_txt(images_dir, names):
             atomic_write_text(cache_file, json.dumps({"hash": key, "labels": {p: v.tolist() for p, v in parsed.items()}}))
         except OSError:
             pass
-    sizes = verify_images(paths, images_dir.parent / f"{images_dir.name}.scan.json", desc=f"scan {images_dir.name}")
+    sizes = verify_images(paths, cache_path(images_dir, "scan"), desc=f"scan {images_dir.name}")
     records = []
     for i, p in enumerate(paths):
         if p not in sizes:
