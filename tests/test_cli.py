@@ -76,7 +76,21 @@ def test_demo_with_given_weights(files, capsys):
 def test_demo_without_shared_uses_random_yolov6n_and_synthetic_images(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("YOLOV6_EDGE_SHARED", str(tmp_path / "no_shared_here"))
     out = tmp_path / "demo"
-    assert main(["demo", "-o", str(out), "--img", "64", "64", "--runs", "2", "--images", "2"]) == 0
+    assert main(["demo", "-o", str(out), "--img", "64", "64", "--runs", "2", "--images", "2",
+                 "--train-minutes", "0"]) == 0
     text = capsys.readouterr().out
     assert "RANDOM weights" in text and "synthetic_0.jpg" in text and "float AP" not in text
     assert (out / "yolov6n.onnx").is_file() and len(list(out.glob("synthetic_*_det.jpg"))) == 2
+
+
+@pytest.mark.slow
+def test_demo_without_shared_trains_on_synthetic_shapes_first(tmp_path, monkeypatch, capsys):
+    # A few seconds of training cannot make a good model; this checks the path: train, load, export, detect.
+    monkeypatch.setenv("YOLOV6_EDGE_SHARED", str(tmp_path / "no_shared_here"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # the synthetic set is generated under ~/.cache
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--img", "64", "64", "--runs", "2", "--images", "2",
+                 "--train-minutes", "0.05"]) == 0
+    text = capsys.readouterr().out
+    assert "trained 0.05 min on synthetic shapes" in text and "RANDOM" not in text
+    assert (out / "train" / "last.pt").is_file() and (out / "yolov6lite-s.onnx").is_file()
