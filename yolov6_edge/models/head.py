@@ -9,6 +9,18 @@ from .anchors import dist2bbox, make_anchors
 from .blocks import ConvBNAct, fuse_children
 
 
+def init_predictors(cls_preds, reg_preds, prior_prob: float) -> None:
+    """Start every class near prior_prob and every box at one stride per side, as the official heads do,
+    so early training losses are sane."""
+    with torch.no_grad():
+        for conv in cls_preds:
+            conv.weight.zero_()
+            conv.bias.fill_(-math.log((1 - prior_prob) / prior_prob))
+        for conv in reg_preds:
+            conv.weight.zero_()
+            conv.bias.fill_(1.0)
+
+
 class HeadOutput(NamedTuple):
     cls_logits: torch.Tensor      # [B, N, C]
     reg: torch.Tensor             # [B, N, 4*(reg_max+1)] if reg_max > 0 else [B, N, 4] ltrb in stride units
@@ -56,14 +68,7 @@ class EfficientDecoupledHead(nn.Module):
         self._init_biases(prior_prob)
 
     def _init_biases(self, prior_prob):
-        # Start every class near prior_prob and every box at one stride per side, as the official head does.
-        with torch.no_grad():
-            for conv in self.cls_preds:
-                conv.weight.zero_()
-                conv.bias.fill_(-math.log((1 - prior_prob) / prior_prob))
-            for conv in self.reg_preds:
-                conv.weight.zero_()
-                conv.bias.fill_(1.0)
+        init_predictors(self.cls_preds, self.reg_preds, prior_prob)
 
     def forward(self, feats):
         cls_list, reg_list, sizes = [], [], []

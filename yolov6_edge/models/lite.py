@@ -4,7 +4,6 @@ Layer order and widths follow the official YOLOv6Lite release (Lite_EffiBackbone
 Lite_EffideHead) so that its trained weights (NCNN files, see weights/ncnn.py) map onto this model one to one.
 The three sizes differ only in the width multiplier.
 """
-import math
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,7 @@ from torch import nn
 
 from ..datasets.coco_names import COCO_NAMES
 from .anchors import dist2bbox, make_anchors
-from .head import HeadOutput
+from .head import HeadOutput, init_predictors
 
 # stage_channels / depths are the base values before the width multiplier; the stem is fixed at 24 channels
 # and the neck and head always run at 96 (the official configs do the same for every size).
@@ -272,14 +271,7 @@ class LiteHead(nn.Module):
         self.reg_convs = nn.ModuleList(DPBlock(channels) for _ in range(num_levels))
         self.cls_preds = nn.ModuleList(nn.Conv2d(channels, num_classes, 1) for _ in range(num_levels))
         self.reg_preds = nn.ModuleList(nn.Conv2d(channels, 4, 1) for _ in range(num_levels))
-        # Start from "nothing here" (prior 1%) and unit-stride boxes, so early training losses are sane.
-        with torch.no_grad():
-            for conv in self.cls_preds:
-                conv.weight.zero_()
-                conv.bias.fill_(-math.log((1 - prior_prob) / prior_prob))
-            for conv in self.reg_preds:
-                conv.weight.zero_()
-                conv.bias.fill_(1.0)
+        init_predictors(self.cls_preds, self.reg_preds, prior_prob)
 
     def forward(self, feats):
         """Per level (cls_logits [B, C, h, w], reg [B, 4, h, w] ltrb in stride units)."""
