@@ -70,9 +70,12 @@ def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method
         raise fail(out_onnx, "the output must end in .onnx")
     cache = Path(cache) if cache else out_onnx.with_suffix(".calib.json")
     model, info = load_float_model(model_path)
+    if img_size is None:  # the export default: YOLOv6Lite runs at 320, the others at 640
+        img_size = (320, 320) if str(getattr(model, "model_name", "")).startswith("yolov6lite") else (640, 640)
+    img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
     qmodel = calibrated_model(model, model_path, images, img_size, num, method, percentile, cache, recalibrate, batch)
     report = {"model": str(model_path), "images": str(images), "num_images": len(qmodel.calib_paths),
-              "method": method, "img_size": img_size, "cache": str(cache)}
+              "method": method, "img_size": list(img_size), "cache": str(cache)}
     if skip == "auto":
         if max_ap_drop is None or not eval_images or not eval_ann:
             raise fail(model_path, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
@@ -84,7 +87,7 @@ def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method
     else:
         float_names = parse_skip(skip, qmodel, model_path)
     set_float(qmodel, float_names, only=True)
-    names = export_qdq(qmodel, out_onnx, img_size=(img_size, img_size) if isinstance(img_size, int) else img_size)
+    names = export_qdq(qmodel, out_onnx, img_size=img_size)
     report.update(onnx=str(out_onnx), float_layers=float_names, quantized_layers=len(names) - len(float_names))
     atomic_write_text(out_onnx.with_suffix(".quant.json"), json.dumps(report, indent=1))
     return report

@@ -54,15 +54,46 @@ def export_float_onnx(model, path, img_size, opset=17):
     return path
 
 
+def undo_shared_initializers(onnx_model) -> None:
+    """Give every weight its own initializer again.
+
+    The torch exporter deduplicates identical parameters (zero-initialised prediction convs are all equal)
+    into one initializer read through Identity nodes; each Conv needs its own weight Q/DQ and its own name
+    to be matched to its layer, so the Identity outputs become initializers of their own.
+    """
+    g = onnx_model.graph
+    inits = {i.name: i for i in g.initializer}
+    keep = []
+    for n in g.node:
+        if n.op_type == "Identity" and n.input[0] in inits:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(inits[n.input[0]])
+            copy.name = n.output[0]
+            g.initializer.append(copy)
+        else:
+            keep.append(n)
+    if len(keep) != len(g.node):
+        del g.node[:]
+        g.node.extend(keep)
+
+
 def qdq_specs(qmodel, onnx_model) -> tuple:
     """Map each quantized layer to its Conv weight initializer: ({init: (act amax, w amax)}, {layer: init})."""
-    by_digest = {}
+    by_digest, by_name = {}, {}
     for init in onnx_model.graph.initializer:
         if len(init.dims) == 4:
             by_digest.setdefault(_digest(numpy_helper.to_array(init)), init.name)
+            by_name[init.name] = init
     specs, names = {}, {}
     for name, m in quant_layers(qmodel).items():
-        init = by_digest.get(_digest(m.conv.weight.detach().cpu().numpy()))
+        # the parameter name first: layers with identical weights (e.g. zero-initialised heads) share a
+        # digest; the content match is the fallback for exporters that rename initializers
+        w = m.conv.weight.detach().cpu().numpy()
+        init = by_name.get(f"{name}.weight")
+        if init is None or _digest(numpy_helper.to_array(init)) != _digest(w):
+            init = by_digest.get(_digest(w))
+        else:
+            init = init.name
         if init is None:
             raise RuntimeError(f"layer {name}: its weight was not found in the exported ONNX")
         names[name] = init
@@ -81,6 +112,7 @@ def export_qdq_onnx(qmodel, path, img_size, residual=True, opset=17):
         tmp_float = Path(d) / "float.onnx"
         export_float_onnx(strip(qmodel), tmp_float, img_size, opset)
         m = onnx.load(str(tmp_float))
+    undo_shared_initializers(m)
     specs, names = qdq_specs(qmodel, m)
     insert_qdq(m, specs, residual=residual)
     props = {p.key: p.value for p in m.metadata_props}

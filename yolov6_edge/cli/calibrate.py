@@ -1,0 +1,42 @@
+"""`yolov6-edge calibrate MODEL --images DIR|LIST -o OUT.onnx`: post-training INT8 -> explicit QDQ ONNX."""
+from pathlib import Path
+
+
+def register(subparsers, name):
+    p = subparsers.add_parser(name, help="calibrate a .pt / NCNN .param model and write an INT8 QDQ ONNX",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("model", type=Path, help="model file: our .pt, an official .pt or an NCNN .param")
+    p.add_argument("--images", required=True, type=Path, help="calibration image folder or image list (.txt)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="QDQ ONNX to write")
+    p.add_argument("--num", type=int, default=512, help="calibration images used (default 512)")
+    p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
+    p.add_argument("--method", default="max", choices=["max", "entropy", "percentile", "mse"])
+    p.add_argument("--percentile", type=float, default=99.99, help="with --method percentile")
+    p.add_argument("--skip", default=None,
+                   help="'auto' (with --max-ap-drop) or comma-separated layer names kept in float")
+    p.add_argument("--max-ap-drop", type=float, default=None, help="with --skip auto: allowed AP drop")
+    p.add_argument("--eval-images", type=Path, default=None, help="with --skip auto: COCO image folder")
+    p.add_argument("--eval-ann", type=Path, default=None, help="with --skip auto: COCO annotation JSON")
+    p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
+    p.add_argument("--recalibrate", action="store_true", help="ignore and overwrite an existing cache")
+    p.add_argument("--batch", type=int, default=8, help="calibration batch size")
+    return p
+
+
+def run(args) -> int:
+    from ..errors import fail
+    from ..quant.calibrate import calibrate_to_qdq
+
+    img = tuple(args.img) if args.img else None
+    if args.skip == "auto" and (args.max_ap_drop is None or not args.eval_images or not args.eval_ann):
+        raise fail(args.model, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
+    report = calibrate_to_qdq(str(args.model), str(args.images), str(args.output), num=args.num, img_size=img,
+                              method=args.method, skip=args.skip, max_ap_drop=args.max_ap_drop,
+                              eval_images=args.eval_images, eval_ann=args.eval_ann,
+                              percentile=args.percentile, cache=args.cache, recalibrate=args.recalibrate,
+                              batch=args.batch)
+    print(f"wrote {report['onnx']} ({report['quantized_layers']} INT8 layers, "
+          f"{len(report['float_layers'])} float) from {report['num_images']} images ({report['method']}); "
+          f"cache {report['cache']}")
+    return 0
