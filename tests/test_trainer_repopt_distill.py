@@ -120,3 +120,90 @@ def test_trainer_step_with_a_teacher_adds_distillation_terms_standin_model(tmp_p
     imgs, labels, _ = next(iter(t.train_loader))
     loss, parts = t.train_step(imgs, labels, epoch=0)
     assert parts["d_cls"] > 0 and parts["d_dfl"] > 0
+
+
+def test_repopt_model_forms_round_trip_to_a_standard_checkpoint(tmp_path):
+    """search form -> scales -> plain form -> back to RepVGG blocks: same function, loadable by name."""
+    from yolov6_edge.models import build_model
+    from yolov6_edge.models.blocks import RepVGGBlock
+    from yolov6_edge.trainer.repopt import (RepOptSearchBlock, RepOptVGGBlock, search_scales, to_plain_model,
+                                            to_repvgg, to_search_model)
+    from yolov6_edge.weights import load_model
+    from yolov6_edge.weights.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    search = to_search_model(build_model("yolov6n", num_classes=3))
+    n_blocks = sum(isinstance(m, RepOptSearchBlock) for m in search.modules())
+    assert n_blocks > 10 and not any(isinstance(m, RepVGGBlock) for m in search.modules())
+    scales = search_scales(search)
+    assert len(scales) == n_blocks
+    plain = to_plain_model(build_model("yolov6n", num_classes=3), scales)
+    opt = RepOptimizer.from_scales(plain, torch.optim.SGD(plain.parameters(), lr=0.01), scales)
+    assert len(opt.masks) == n_blocks  # every plain 3x3 conv gets its multipliers
+    with torch.no_grad():  # non-trivial BN statistics, so the fold is really tested
+        for m in plain.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+    plain.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = plain(x)
+        back = to_repvgg(plain)
+        assert not any(isinstance(m, RepOptVGGBlock) for m in back.modules())
+        back.fuse()
+        got = back(x)
+    for r, g in zip(ref, got):
+        assert torch.allclose(r, g, atol=1e-4, rtol=1e-4)
+    save_checkpoint(back, tmp_path / "n.pt")
+    loaded, _ = load_model(tmp_path / "n.pt", fuse=True)
+    with torch.no_grad():
+        for r, g in zip(ref, loaded.eval()(x)):
+            assert torch.allclose(r, g, atol=1e-4, rtol=1e-4)
+
+
+def test_repopt_plain_model_rejects_scales_of_another_architecture():
+    from yolov6_edge.models import build_model
+    from yolov6_edge.trainer.repopt import search_scales, to_plain_model, to_search_model
+
+    scales = search_scales(to_search_model(build_model("yolov6n", num_classes=3)))
+    scales.pop(next(iter(scales)))
+    with pytest.raises(ValueError, match="do not cover"):
+        to_plain_model(build_model("yolov6n", num_classes=3), scales)
+
+
+def test_trainer_repopt_search_then_plain_training_gives_a_standard_checkpoint(tmp_path):
+    """The two RepOptimizer runs through the Trainer: the search writes scales, the plain run's checkpoint
+    loads by name as an ordinary YOLOv6-N and computes what the trained plain model computes."""
+    from yolov6_edge.datasets.synthetic import generate_splits
+    from yolov6_edge.errors import Yolov6EdgeError
+    from yolov6_edge.models import build_model
+    from yolov6_edge.trainer.data.build import load_data_spec
+    from yolov6_edge.trainer.loop import Trainer, TrainArgs
+    from yolov6_edge.trainer.repopt import RepOptVGGBlock, standard_form
+    from yolov6_edge.weights import load_model
+
+    data = load_data_spec(generate_splits(tmp_path / "syn", train=8, val=2, size=(64, 64), seed=3,
+                                          min_size=14, max_size=30, max_objects=2))
+    nc = len(data["names"])
+
+    def args(out, **kw):
+        return TrainArgs(model="yolov6n", epochs=1, img_size=64, batch=4, workers=0, output=str(tmp_path / out),
+                         eval_interval=0, atss_epochs=1, no_mosaic_epochs=1, min_warmup_iters=1,
+                         warmup_epochs=0.5, max_steps=2, **kw)
+    Trainer(args("search", repopt_search=True), model=build_model("yolov6n", nc), data=data).fit()
+    scales = tmp_path / "search" / "repopt_scales.pt"
+    assert scales.is_file()
+    t = Trainer(args("plain", repopt_scales=str(scales)), model=build_model("yolov6n", nc), data=data)
+    assert any(isinstance(m, RepOptVGGBlock) for m in t.model.modules())
+    assert len(t.optimizer.masks) > 10
+    t.fit()
+    loaded, _ = load_model(tmp_path / "plain" / "last.pt", fuse=True)
+    ref = standard_form((t.ema.ema if t.ema else t.model))
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        for r, g in zip(ref.eval()(x), loaded.eval()(x)):
+            assert torch.allclose(r, g, atol=1e-5)
+    with pytest.raises(Yolov6EdgeError, match="RepVGGBlock"):
+        Trainer(args("lite", repopt_search=True), model=build_model("yolov6lite-s", nc), data=data)

@@ -67,7 +67,8 @@ class TrainArgs:
     resume: str = ""                 # a last.pt to continue from
     max_minutes: float = 0.0         # stop after this wall time (then validate and save), 0 = off
     max_steps: int = 0               # stop after this many optimizer steps (tests, DDP smoke run)
-    repopt_scales: str = ""          # RepOptimizer: scales file from repopt.hyper_search
+    repopt_scales: str = ""          # RepOptimizer: train the plain form with these searched scales
+    repopt_search: bool = False      # RepOptimizer step 1: train the search form, write <output>/repopt_scales.pt
 
 
 class Trainer:
@@ -83,7 +84,10 @@ class Trainer:
             data = load_data_spec(args.data)
         self.data = data
         self.names = data["names"]
-        self.model = (model if model is not None else self._build_model(args.model, len(self.names))).to(self.device)
+        self.model = (model if model is not None else self._build_model(args.model, len(self.names)))
+        if args.repopt_search or args.repopt_scales:
+            self.model = self._repopt_form(self.model)
+        self.model = self.model.to(self.device)
         if self.model.num_classes != len(self.names):
             raise fail(args.model, f"model has {self.model.num_classes} classes, the data has {len(self.names)}")
         self.model.names = list(self.names)
@@ -135,6 +139,21 @@ class Trainer:
             opt = RepOptimizer.from_scales_file(self.model, opt, a.repopt_scales)
         return opt
 
+    def _repopt_form(self, model):
+        from . import repopt
+
+        a = self.args
+        if a.repopt_search and a.repopt_scales:
+            raise fail(a.repopt_scales, "--repopt-search and --repopt-scales are two separate runs: search first")
+        if a.resume:
+            raise fail(a.resume, "a RepOptimizer run cannot be resumed: its checkpoints hold the folded model")
+        try:
+            if a.repopt_search:
+                return repopt.to_search_model(model)
+            return repopt.to_plain_model(model, repopt.load_scales(a.repopt_scales))
+        except ValueError as e:
+            raise fail(a.repopt_scales or a.model, str(e))
+
     def _prepare_teacher(self, t=None):
         t = (t if t is not None else self._build_model(self.args.teacher, len(self.names))).to(self.device)
         t.train()  # train-mode outputs (logits, DFL distributions) ...
@@ -166,6 +185,14 @@ class Trainer:
                      ema=self.ema.state_dict() if self.ema else None, train_args=dataclasses.asdict(self.args),
                      best_ap=self.best_ap, steps=self.steps, history=self.history)
         model = self.ema.ema if (use_ema_weights and self.ema) else self.model
+        if self.args.repopt_search:
+            from .repopt import save_scales, search_scales
+
+            save_scales(search_scales(model), self.out / "repopt_scales.pt")
+        elif self.args.repopt_scales:
+            from .repopt import standard_form
+
+            model = standard_form(model)  # plain VGG convs folded back into RepVGG blocks: loadable by name
         return checkpoint_io.save(model, path, **extra)
 
     # ---- one step -----------------------------------------------------------------------------------------

@@ -51,6 +51,13 @@ def save_scales(scales, path):
         torch.save(scales, tmp)
 
 
+def load_scales(path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch.load raises several unrelated types for a bad file
+        raise fail(path, f"cannot read RepOptimizer scales ({type(e).__name__})")
+
+
 def grad_mult(scale3, scale1, kernel_shape):
     """M: a^2 on every tap, + b^2 on the centre tap (per output channel)."""
     c2, c1, kh, kw = kernel_shape
@@ -95,10 +102,7 @@ class RepOptimizer:
 
     @classmethod
     def from_scales_file(cls, model, optimizer, path):
-        try:
-            scales = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch.load raises several unrelated types for a bad file
-            raise fail(path, f"cannot read RepOptimizer scales ({type(e).__name__})")
+        scales = load_scales(path)
         try:
             return cls.from_scales(model, optimizer, scales)
         except ValueError as e:
@@ -113,3 +117,102 @@ class RepOptimizer:
 
     def __getattr__(self, name):  # zero_grad, param_groups, state_dict ... of the wrapped optimizer
         return getattr(self.optimizer, name)
+
+
+# ---- whole models: the three forms of a RepVGG-style YOLOv6 under RepOptimizer --------------------------
+class RepOptSearchBlock(nn.Module):
+    """Hyper-search form of a RepVGGBlock: a*conv3x3 + b*conv1x1 (+ x), then BN and ReLU.
+
+    The BN sits after the sum, so the searched function stays linear in the branch weights up to it and the
+    plain form (one 3x3 conv, BN, ReLU) can reproduce it exactly.
+    """
+
+    def __init__(self, c_in, c_out, s=1):
+        super().__init__()
+        self.branches = ScaledBranches(c_in, c_out, s)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.act(self.bn(self.branches(x)))
+
+
+class RepOptVGGBlock(nn.Module):
+    """Training form of a RepVGGBlock under RepOptimizer: one 3x3 conv, BN, ReLU (a plain VGG layer)."""
+
+    def __init__(self, c_in, c_out, s=1):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, s, 1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+def _replace_repvgg(model, make) -> list:
+    from ..models.blocks import RepVGGBlock
+
+    names = [n for n, m in model.named_modules() if isinstance(m, RepVGGBlock)]
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no RepVGGBlock: RepOptimizer applies to EfficientRep models")
+    for name in names:
+        parent, _, child = name.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
+        old = getattr(owner, child)
+        if old.rbr_reparam is not None:
+            raise ValueError(f"'{name}' is already fused: build the model afresh")
+        setattr(owner, child, make(old.in_channels, old.out_channels, old.stride))
+    return names
+
+
+def to_search_model(model):
+    """Every RepVGGBlock -> RepOptSearchBlock, in place (step 1: train this briefly, then read the scales)."""
+    _replace_repvgg(model, RepOptSearchBlock)
+    return model
+
+
+def search_scales(model) -> dict:
+    """{block name: scales} of a trained search model, keyed like the blocks of the plain model."""
+    return {name: {"scale3": m.branches.scale3.detach().cpu(), "scale1": m.branches.scale1.detach().cpu(),
+                   "identity": m.branches.identity}
+            for name, m in model.named_modules() if isinstance(m, RepOptSearchBlock)}
+
+
+def to_plain_model(model, scales):
+    """Every RepVGGBlock -> RepOptVGGBlock initialised from the searched scales, in place (step 2: train it
+    with RepOptimizer.from_scales / TrainArgs.repopt_scales)."""
+    names = _replace_repvgg(model, RepOptVGGBlock)
+    missing = [n for n in names if n not in scales]
+    if missing:
+        raise ValueError(f"the scales do not cover block '{missing[0]}' (searched on another architecture?)")
+    for n in names:
+        s = scales[n]
+        init_plain_conv(model.get_submodule(n).conv, s["scale3"], s["scale1"], s["identity"])
+    return model
+
+
+@torch.no_grad()
+def to_repvgg(model):
+    """The trained plain model back in the standard architecture, in place: each RepOptVGGBlock becomes a
+    fused RepVGGBlock (conv+BN folded), so fuse(), export, checkpoints and quantization treat it like any
+    other YOLOv6. Call model.fuse() afterwards for the rest of the network."""
+    from ..models.blocks import RepVGGBlock, fuse_conv_bn
+
+    for name, m in [(n, m) for n, m in model.named_modules() if isinstance(m, RepOptVGGBlock)]:
+        block = RepVGGBlock(m.conv.in_channels, m.conv.out_channels, 3, m.conv.stride[0])
+        block.rbr_reparam = fuse_conv_bn(m.conv, m.bn)
+        block.rbr_dense = block.rbr_1x1 = block.rbr_identity = None
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, block)
+    return model
+
+
+def standard_form(model):
+    """What checkpoints of a RepOptimizer run hold: a folded copy in the standard architecture (or `model`
+    itself when it has no RepOptVGGBlock)."""
+    if not any(isinstance(m, RepOptVGGBlock) for m in model.modules()):
+        return model
+    import copy
+
+    return to_repvgg(copy.deepcopy(model).eval()).fuse()

@@ -11,10 +11,13 @@ def register(subparsers, name):
     p.add_argument("--num", type=int, default=512, help="calibration images used (default 512)")
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
-    p.add_argument("--method", default="max", choices=["max", "entropy", "percentile", "mse"])
+    p.add_argument("--method", default="max", choices=["max", "entropy", "percentile", "mse"],
+                   help="activation calibration (default max; entropy is far better for YOLOv6Lite, see "
+                        "docs/QUANTIZATION.md)")
     p.add_argument("--percentile", type=float, default=99.99, help="with --method percentile")
     p.add_argument("--skip", default=None,
-                   help="'auto' (with --max-ap-drop) or comma-separated layer names kept in float")
+                   help="'auto' (with --max-ap-drop), comma-separated layer names kept in float, or a "
+                        "calibrate/qat report JSON whose float_layers to keep")
     p.add_argument("--max-ap-drop", type=float, default=None, help="with --skip auto: allowed AP drop")
     p.add_argument("--eval-images", type=Path, default=None, help="with --skip auto: COCO image folder")
     p.add_argument("--eval-ann", type=Path, default=None, help="with --skip auto: COCO annotation JSON")

@@ -45,13 +45,25 @@ def calibrated_model(model, model_path, images, img_size=640, num=512, method="m
 
 
 def parse_skip(skip, qmodel, source):
+    """Layer names from a comma-separated string, a list, or a calibrate/qat report JSON (its float_layers)."""
     if skip in (None, "", "auto"):
         return []
+    if isinstance(skip, (str, Path)) and str(skip).endswith(".json"):
+        skip = float_layers_from_report(Path(skip))
     names = [s.strip() for s in (skip.split(",") if isinstance(skip, str) else skip) if s.strip()]
     unknown = [n for n in names if n not in quant_layers(qmodel)]
     if unknown:
         raise fail(source, f"--skip names no quantizable layer: {unknown[0]} (see `yolov6-edge sensitivity`)")
     return names
+
+
+def float_layers_from_report(path: Path) -> list:
+    try:
+        return list(json.loads(path.read_text())["float_layers"])
+    except FileNotFoundError:
+        raise fail(path, "no such report")
+    except (ValueError, KeyError, TypeError):
+        raise fail(path, "not a calibrate/qat report JSON with a 'float_layers' list")
 
 
 def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method="max", skip=None,

@@ -36,7 +36,30 @@ class TensorQuantizer(nn.Module):
             self.observer = None
 
     def set_amax(self, amax) -> None:
-        self.amax = torch.as_tensor(np.asarray(amax, np.float32)).reshape(-1 if self.axis is not None else ())
+        value = torch.as_tensor(np.asarray(amax, np.float32)).reshape(-1 if self.axis is not None else ())
+        if isinstance(self.amax, nn.Parameter):
+            self.amax.data = value.to(self.amax.device)
+        else:
+            self.amax = value
+
+    @property
+    def learnable(self) -> bool:
+        return isinstance(self.amax, nn.Parameter)
+
+    def set_learnable(self, on: bool) -> None:
+        """QAT: amax becomes a parameter trained with the LSQ gradient (and back to a buffer afterwards).
+
+        The state_dict key stays `amax` either way, so checkpoints and caches do not care.
+        """
+        if on == self.learnable or not self.calibrated:
+            return
+        value = self.amax.detach().clone()
+        if on:
+            del self._buffers["amax"]
+            self.amax = nn.Parameter(value)
+        else:
+            del self._parameters["amax"]
+            self.register_buffer("amax", value)
 
     def scale(self) -> torch.Tensor:
         # an all-zero tensor (e.g. a dead channel) gets a tiny scale instead of a division by zero
@@ -48,11 +71,26 @@ class TensorQuantizer(nn.Module):
             return x
         if not self.enabled or not self.calibrated:
             return x
+        if self.learnable and torch.is_grad_enabled():
+            return _lsq_fake_quant(x, self.amax)
         scale = self.scale().to(x.device)
         if self.axis is None:
             return torch.fake_quantize_per_tensor_affine(x, float(scale), 0, QMIN, QMAX)
         zero = torch.zeros(scale.numel(), dtype=torch.int32, device=x.device)
         return torch.fake_quantize_per_channel_affine(x, scale, zero, self.axis, QMIN, QMAX)
+
+
+def _lsq_fake_quant(x, amax):
+    """Per-tensor fake quantization whose gradient also reaches amax (LSQ, Esser et al. 2020).
+
+    Inside the range d/dx = 1 and d/damax = (round(v) - v) / QMAX; clipped values pass no gradient to x and
+    QMIN/QMAX / QMAX to amax, so the range grows when clipping costs more than rounding. Rounding is half to
+    even, as torch.fake_quantize_* and ONNX QuantizeLinear do.
+    """
+    s = amax.clamp(min=1e-8) / QMAX
+    v = (x / s).clamp(QMIN, QMAX)
+    v = v + (torch.round(v) - v).detach()
+    return v * s
 
 
 class QuantConv2d(nn.Module):

@@ -1,0 +1,66 @@
+"""`yolov6-edge qat MODEL --images DIR -o OUT.onnx`: QAT with channel-wise distillation -> INT8 QDQ ONNX."""
+import json
+from pathlib import Path
+
+
+def register(subparsers, name):
+    p = subparsers.add_parser(name, help="quantization-aware fine-tuning distilled from the float model",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("model", type=Path, help="model file: our .pt, an official .pt or an NCNN .param")
+    p.add_argument("--images", required=True, type=Path, help="image folder or list (calibration + training)")
+    p.add_argument("-o", "--output", required=True, type=Path, help="QDQ ONNX to write")
+    p.add_argument("--num", type=int, default=512, help="images used")
+    p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
+    p.add_argument("--method", default="max", choices=["max", "entropy", "percentile", "mse"],
+                   help="calibration method for the starting point")
+    p.add_argument("--skip", default=None, help="comma-separated layers kept float (see `sensitivity`), or a "
+                                                "calibrate report JSON (<out>.quant.json) whose float_layers to keep")
+    p.add_argument("--labels", type=Path, default=None,
+                   help="COCO annotations JSON for --images: adds the trainer's detection loss")
+    p.add_argument("--augment", action="store_true",
+                   help="with --labels: the trainer's augmentations (mosaic, affine, HSV, flip), new each epoch")
+    p.add_argument("--det-weight", type=float, default=1.0, help="detection loss weight (with --labels)")
+    p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-5, help="Adam learning rate of the weights (cosine decay)")
+    p.add_argument("--amax-lr", type=float, default=1e-3,
+                   help="relative learning rate of the activation amax (0: keep the calibrated values)")
+    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--temperature", type=float, default=1.0, help="channel-wise distillation temperature")
+    return p
+
+
+def run(args) -> int:
+    from ..atomic import atomic_write_text
+    from ..quant.calibrate import calibrated_model, load_float_model, parse_skip
+    from ..quant.data import iter_batches
+    from ..quant.interface import export_qdq, float_layers, set_float
+    from ..quant.qat import labelled_batches, qat
+
+    model, _ = load_float_model(args.model)
+    size = tuple(args.img) if args.img else \
+        ((320, 320) if str(model.model_name).startswith("yolov6lite") else (640, 640))
+    cache = args.cache or Path(args.output).with_suffix(".calib.json")
+    qmodel = calibrated_model(model, args.model, args.images, size, args.num, args.method, cache=cache,
+                              batch=args.batch)
+    set_float(qmodel, parse_skip(args.skip, qmodel, args.model), only=True)
+    if args.labels:
+        batches = labelled_batches(args.images, args.labels, size, args.batch, model.num_classes,
+                                   augment=args.augment)
+    else:
+        batches = list(iter_batches(qmodel.calib_paths, size, args.batch))
+    history = qat(qmodel, model, batches, epochs=args.epochs, lr=args.lr, amax_lr=args.amax_lr,
+                  temperature=args.temperature, detection_weight=args.det_weight if args.labels else 0.0,
+                  learn_amax=args.amax_lr > 0, optimizer=args.optimizer)
+    export_qdq(qmodel, args.output, img_size=size)
+    report = {"model": str(args.model), "images": str(args.images), "labels": str(args.labels or ""),
+              "num_images": len(qmodel.calib_paths), "epochs": args.epochs, "lr": args.lr,
+              "amax_lr": args.amax_lr, "optimizer": args.optimizer, "temperature": args.temperature, "float_layers": float_layers(qmodel),
+              "history": history, "onnx": str(args.output)}
+    atomic_write_text(Path(args.output).with_suffix(".qat.json"), json.dumps(report, indent=1))
+    print(f"QAT: {len(history)} steps, loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f}; "
+          f"wrote {args.output}")
+    return 0
+

@@ -1,0 +1,26 @@
+"""Channel-wise distillation (Shu et al., 2021), the loss the YOLOv6 paper uses for QAT.
+
+Each channel of a feature map is turned into a distribution over its spatial positions (softmax of the
+activations / T); the student matches the teacher's distribution per channel with KL(teacher || student),
+scaled by T^2 so the gradient size does not depend on T. Spatial distributions, unlike an L2 on raw
+activations, ask the quantized student to put its responses where the float teacher does, which is what
+the detection head reads.
+"""
+import torch
+import torch.nn.functional as F
+
+
+def channel_wise_distillation(student, teacher, temperature: float = 1.0) -> torch.Tensor:
+    """KL(teacher || student) per channel over H*W, averaged over batch and channels, times T^2."""
+    if student.shape != teacher.shape:
+        raise ValueError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} shapes differ")
+    b, c = student.shape[:2]
+    s = student.reshape(b * c, -1) / temperature
+    t = teacher.reshape(b * c, -1).detach() / temperature
+    kl = F.kl_div(F.log_softmax(s, dim=1), F.log_softmax(t, dim=1), reduction="sum", log_target=True)
+    return kl * temperature ** 2 / (b * c)
+
+
+def feature_distillation(student_feats, teacher_feats, temperature: float = 1.0) -> torch.Tensor:
+    """Sum of channel_wise_distillation over matching feature levels (the neck outputs)."""
+    return sum(channel_wise_distillation(s, t, temperature) for s, t in zip(student_feats, teacher_feats))

@@ -1,0 +1,169 @@
+"""Quantization-aware training: fine-tune the calibrated fake-quant model against its float self.
+
+Loss = channel-wise distillation on the neck outputs (teacher: the float model)
+     + output distillation (the teacher's sigmoid scores as soft targets, L1 on its ltrb in stride units)
+     + optionally the trainer's detection loss (TAL + VariFocal + IoU [+ DFL]) when labels are given.
+The output term lets QAT run on unlabelled images; labels add the ground truth the paper's recipe uses.
+
+Both models run in training form (raw head outputs); a fused model has no BatchNorm left, so nothing else
+changes between the forms. Weight scales follow the weights (per-channel max, re-derived every step) and the
+activation amax are learned with the LSQ gradient unless learn_amax=False; the exported QDQ ONNX carries
+the final values.
+"""
+import copy
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .distill import feature_distillation
+
+
+def output_distillation(student, teacher, reg_max: int) -> torch.Tensor:
+    """Head outputs in training form (HeadOutput): BCE to the teacher's scores + L1 on ltrb (stride units)."""
+    cls = F.binary_cross_entropy_with_logits(student.cls_logits, teacher.cls_logits.detach().sigmoid())
+    s_reg, t_reg = student.reg, teacher.reg.detach()
+    if reg_max > 0:
+        from ..trainer.losses.dfl import dfl_decode
+
+        s_reg, t_reg = dfl_decode(s_reg, reg_max), dfl_decode(t_reg, reg_max)
+    return cls + F.l1_loss(s_reg, t_reg)
+
+
+def _train_form(model: nn.Module) -> nn.Module:
+    model.train()
+    for m in model.modules():  # an unfused model may still hold BN: its statistics stay frozen
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    return model
+
+
+class QATLoss:
+    def __init__(self, model, temperature=1.0, feature_weight=1.0, output_weight=1.0, detection_weight=0.0):
+        self.reg_max = int(getattr(model, "reg_max", 0))
+        self.temperature = temperature
+        self.w = {"cwd": feature_weight, "out": output_weight, "det": detection_weight}
+        self.det = None
+        if detection_weight > 0:
+            from ..trainer.losses.detection import DetectionLoss
+            from ..trainer.losses.iou_loss import IOU_FOR_MODEL
+
+            size = str(getattr(model, "model_name", "")).rsplit("-", 1)[-1][:1]
+            self.det = DetectionLoss(model.num_classes, self.reg_max, IOU_FOR_MODEL.get(size, "giou"),
+                                     warmup_epochs=0)  # TAL from the start: the model is already trained
+
+    def __call__(self, s_out, t_out, labels=None):
+        parts = {"cwd": feature_distillation(s_out.feats, t_out.feats, self.temperature),
+                 "out": output_distillation(s_out, t_out, self.reg_max)}
+        if self.det is not None:
+            if labels is None:
+                raise ValueError("the detection loss needs labels (give COCO annotations for the images)")
+            from ..trainer.data.loader import targets_to_padded
+
+            gt_labels, gt_boxes, mask = targets_to_padded(labels, s_out.cls_logits.shape[0])
+            parts["det"], _ = self.det(s_out, gt_labels, gt_boxes, mask, epoch=1)
+        total = sum(self.w[k] * v for k, v in parts.items())
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: float = 1e-3,
+        temperature: float = 1.0, feature_weight: float = 1.0, output_weight: float = 1.0,
+        detection_weight: float = 0.0, learn_amax: bool = True, optimizer: str = "adam") -> list:
+    """Fine-tune `qmodel` in place; returns one dict of loss parts per step.
+
+    batches: a re-iterable of float images [B,3,H,W] in 0..1, or of (images, labels [M,6]) pairs
+    (labels: batch index, class, x1, y1, x2, y2 in input pixels) when detection_weight > 0.
+    amax_lr is relative: each amax gets the learning rate amax_lr * its calibrated value (with Adam, about
+    that fraction of its value per step). optimizer: "adam", or "sgd" (momentum 0.9, nesterov).
+    """
+    from .fake_quant import QuantConv2d
+
+    teacher = _train_form(copy.deepcopy(teacher))
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    qconvs = [m for m in qmodel.modules() if isinstance(m, QuantConv2d)]
+    groups = [{"params": [p for n, p in qmodel.named_parameters() if not n.endswith("amax")], "lr": lr}]
+    if learn_amax:
+        for m in qconvs:
+            q = m.input_quantizer
+            if m.quantized and q.calibrated:
+                q.set_learnable(True)
+                groups.append({"params": [q.amax], "lr": amax_lr * float(q.amax.detach().abs().max())})
+    if optimizer == "adam":
+        opt = torch.optim.Adam(groups)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(groups, momentum=0.9, nesterov=True)
+    else:
+        raise ValueError(f"unknown QAT optimizer {optimizer!r} (adam or sgd)")
+    steps = epochs * len(batches)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
+    loss_fn = QATLoss(qmodel, temperature, feature_weight, output_weight, detection_weight)
+    _train_form(qmodel)
+    history = []
+    try:
+        for epoch in range(epochs):
+            bar = tqdm(batches, desc=f"QAT epoch {epoch + 1}/{epochs}", unit="batch")
+            for b in bar:
+                x, labels = (b if isinstance(b, (tuple, list)) else (b, None))
+                x = torch.as_tensor(x)
+                with torch.no_grad():
+                    t_out = teacher(x)
+                total, parts = loss_fn(qmodel(x), t_out, labels)
+                if not math.isfinite(float(total)):
+                    raise FloatingPointError(f"QAT loss is {float(total)} at step {len(history)} ({parts})")
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                sched.step()
+                with torch.no_grad():
+                    for m in qconvs:
+                        if m.input_quantizer.learnable:
+                            m.input_quantizer.amax.clamp_(min=1e-4)
+                history.append({"loss": float(total.detach()), **parts})
+                bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+    finally:
+        qmodel.eval()
+        for m in qconvs:
+            m.input_quantizer.set_learnable(False)
+            m.calibrate_weight()  # the last step moved the weights: eval and export use their final scales
+            m._wq = None
+    return history
+
+
+def labelled_batches(images_dir, annotations, img_size, batch: int, num_classes: int, seed: int = 0,
+                     augment: bool = False):
+    """(images 0..1, labels) batches from a COCO folder + JSON through the trainer's data pipeline.
+
+    augment=False: its validation letterbox; True: its training augmentations (HSV, affine, flip, mosaic),
+    drawn anew each epoch, which matters when QAT sees only a calibration-sized set.
+    """
+    from ..errors import fail
+    from ..trainer.data.coco import load_coco
+    from ..trainer.data.loader import DetectionDataset, collate
+
+    records, names, _ = load_coco(images_dir, annotations)
+    if len(names) != num_classes:
+        raise fail(annotations, f"{len(names)} categories, the model has {num_classes} classes")
+    ds = DetectionDataset(records, img_size, augment=augment, hyp={"mosaic": 0.5, "scale": 0.3}, seed=seed)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, collate_fn=collate,
+                                         generator=torch.Generator().manual_seed(seed))
+    return _FloatImages(loader)
+
+
+class _FloatImages:
+    """Re-iterable view of a DataLoader giving (float images, labels)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.epoch = 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.loader.dataset.epoch = self.epoch  # new augmentation draws every pass
+        self.epoch += 1
+        for imgs, labels, _ in self.loader:
+            yield imgs.float() / 255, labels
