@@ -7,7 +7,7 @@ starting from that partial model. Calibration on ../shared/coco/calib (160 image
 ../shared/coco/val at 320 with the settings of benchmarks/eval_lite_ap.py (conf 0.03, IoU 0.65,
 multi-label, max 300). Latency: batch 1, one ORT thread, median of 50 runs, all in this process.
 
-    python benchmarks/quant_lite.py [--models s m l] [--method entropy] [--qat-epochs 8] [--qat-labels]
+    python benchmarks/quant_lite.py [--models s m l] [--method entropy] [--qat-epochs 4] [--qat-labels]
 """
 import argparse
 import json
@@ -25,13 +25,29 @@ SIZE = (320, 320)
 NUM_CALIB = 160
 
 
+def report(res, args, argv) -> list:
+    cmd = " ".join(argv if argv is not None else sys.argv[1:])
+    lines = ["# YOLOv6Lite INT8 (QDQ, ONNX Runtime CPU) vs float", "", f"`python benchmarks/quant_lite.py {cmd}`",
+             ""] + table(res["models"], args.ptq_methods)
+    lines += ["", f"Calibration: {NUM_CALIB} images of ../shared/coco/calib; eval on ../shared/coco/val (119 "
+              "images) at 320, conf 0.03, IoU 0.65, multi-label. Partial: `--skip auto --max-ap-drop "
+              f"{args.max_ap_drop}` with method {args.method}, float layers chosen by AP on the calibration "
+              f"set's own labels (not on val). QAT: from the partial model, {args.qat_epochs} epochs on the "
+              f"calibration images, Adam lr {args.qat_lr} (cosine), amax lr {args.qat_amax_lr} (relative), "
+              f"{'CWD + output distillation + detection loss' if args.qat_labels else 'CWD + output distillation'}"
+              f"{', training augmentations' if args.qat_augment else ''}"
+              ". Latency: batch 1, one ORT thread, median of 50 runs, same process; INT8 ms is the last PTQ "
+              "method's model."]
+    return lines
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="+", default=["s"], choices=["s", "m", "l"])
     p.add_argument("--method", default="entropy", help="calibration method of the partial and QAT rows")
     p.add_argument("--ptq-methods", nargs="+", default=["max", "entropy"])
     p.add_argument("--max-ap-drop", type=float, default=1.0, help="partial quantization budget (on calib)")
-    p.add_argument("--qat-epochs", type=int, default=8)
+    p.add_argument("--qat-epochs", type=int, default=4)
     p.add_argument("--qat-lr", type=float, default=1e-5)
     p.add_argument("--qat-amax-lr", type=float, default=1e-3)
     p.add_argument("--qat-labels", action="store_true", help="add the detection loss (calibration set labels)")
@@ -56,19 +72,8 @@ def main(argv=None) -> int:
                                                    NUM_CALIB, work, args.method, args.ptq_methods, qat_args,
                                                    args.max_ap_drop)
         atomic_write_text(args.out, json.dumps(res, indent=1, default=str))  # a finished model is kept
-    cmd = " ".join(argv if argv is not None else sys.argv[1:])
-    lines = ["# YOLOv6Lite INT8 (QDQ, ONNX Runtime CPU) vs float", "", f"`python benchmarks/quant_lite.py {cmd}`",
-             ""] + table(res["models"], args.ptq_methods)
-    lines += ["", f"Calibration: {NUM_CALIB} images of ../shared/coco/calib; eval on ../shared/coco/val (119 "
-              "images) at 320, conf 0.03, IoU 0.65, multi-label. Partial: `--skip auto --max-ap-drop "
-              f"{args.max_ap_drop}` with method {args.method}, float layers chosen by AP on the calibration "
-              f"set's own labels (not on val). QAT: from the partial model, {args.qat_epochs} epochs on the "
-              f"calibration images, Adam lr {args.qat_lr} (cosine), amax lr {args.qat_amax_lr} (relative), "
-              f"{'CWD + output distillation + detection loss' if args.qat_labels else 'CWD + output distillation'}"
-              f"{', training augmentations' if args.qat_augment else ''}"
-              ". Latency: batch 1, one ORT thread, median of 50 runs, same process; INT8 ms is the last PTQ "
-              "method's model."]
-    atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
+        lines = report(res, args, argv)
+        atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -62,6 +62,16 @@ def test_entropy_clips_outliers_but_keeps_the_bulk():
     assert np.percentile(np.abs(a), 99.9) < amax < 0.5 * np.abs(a).max()
 
 
+def test_entropy_is_not_dragged_into_the_bulk_by_relu_zeros():
+    # half the values exactly 0 (a ReLU output): the clip must still keep the non-zero bulk
+    rng = np.random.default_rng(0)
+    a = np.concatenate([np.maximum(rng.standard_normal(200000) * 2, 0), [40.0]]).astype(np.float32)
+    o = make_observer("entropy")
+    o.update(a)
+    amax = o.compute()
+    assert np.percentile(a[a > 0], 99.9) < amax < 0.5 * a.max()
+
+
 def test_all_zero_tensor_gives_zero_amax():
     for m in ("max", "percentile", "mse", "entropy"):
         o = make_observer(m)

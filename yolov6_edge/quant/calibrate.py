@@ -12,7 +12,7 @@ from ..errors import fail
 from .cache import model_hash, read_cache, write_cache
 from .data import images_hash, iter_batches, list_images, num_batches
 from .interface import QuantConfig, calibrate, export_qdq, load_amax, quant_layers, quantize, set_float
-from .observers import METHODS
+from .observers import METHODS, VERSION as OBSERVERS_VERSION
 
 
 def load_float_model(model_path):
@@ -30,7 +30,8 @@ def calibrated_model(model, model_path, images, img_size=640, num=512, method="m
     size = [img_size, img_size] if isinstance(img_size, int) else list(img_size)
     paths = list_images(images, num)
     key = {"model_hash": model_hash(model_path), "images_hash": images_hash(paths), "method": method,
-           "img_size": size, "num_images": len(paths), "percentile": percentile if method == "percentile" else None}
+           "img_size": size, "num_images": len(paths), "percentile": percentile if method == "percentile" else None,
+           "observers_version": OBSERVERS_VERSION}
     qmodel = quantize(model, QuantConfig(method=method, percentile=percentile))
     amax = None if (cache is None or recalibrate) else read_cache(cache, key)
     if amax is None:

@@ -9,6 +9,8 @@ import numpy as np
 METHODS = ("max", "percentile", "mse", "entropy")
 NUM_BINS = 2048
 
+# bump when an observer's arithmetic changes: calibration caches made by another version are then refused
+VERSION = 2
 
 class MaxObserver:
     def __init__(self):
@@ -98,6 +100,11 @@ def entropy_amax(hist: np.ndarray, width: float, num_levels: int = 128, stride: 
     last = int(np.nonzero(hist)[0].max()) + 1
     if last <= num_levels:
         return float(last * width)
+    # After a ReLU most values are exactly 0. That spike, smeared over the first quantization level by Q,
+    # dominates the KL and drives the clip far into the bulk (measured: below the 99th percentile of the
+    # non-zero values); counting bin 0 like its neighbour keeps the divergence about the shape of the rest.
+    hist = hist.copy()
+    hist[0] = hist[1]
     best_i, best_kl = last, np.inf
     for i in range(num_levels, last + 1, stride):
         p = hist[:i].copy()
@@ -122,6 +129,8 @@ def _quantize_hist(p: np.ndarray, num_levels: int) -> np.ndarray:
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    if q.sum() == 0:  # every kept bin empty (all the mass was folded in as outliers): never the best clip
+        return float("inf")
     p = p / p.sum()
     q = q / q.sum()
     m = p > 0

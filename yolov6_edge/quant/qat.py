@@ -111,8 +111,9 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
                 with torch.no_grad():
                     t_out = teacher(x)
                 total, parts = loss_fn(qmodel(x), t_out, labels)
-                if not math.isfinite(float(total)):
-                    raise FloatingPointError(f"QAT loss is {float(total)} at step {len(history)} ({parts})")
+                value = float(total.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"QAT loss is {value} at step {len(history)} ({parts})")
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
@@ -121,7 +122,7 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
                     for m in qconvs:
                         if m.input_quantizer.learnable:
                             m.input_quantizer.amax.clamp_(min=1e-4)
-                history.append({"loss": float(total.detach()), **parts})
+                history.append({"loss": value, **parts})
                 bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
     finally:
         qmodel.eval()
