@@ -83,3 +83,11 @@ def test_all_zero_tensor_gives_zero_amax():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="unknown calibration method"):
         make_observer("minmax")
+
+
+def test_cli_offers_exactly_the_observer_methods():
+    # the CLI keeps its own list so that `--help` need not import torch; it must not drift from observers.py
+    from yolov6_edge.cli.quant_args import CALIBRATION_METHODS
+    from yolov6_edge.quant.observers import METHODS
+
+    assert sorted(CALIBRATION_METHODS) == sorted(METHODS)

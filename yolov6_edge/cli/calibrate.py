@@ -1,19 +1,17 @@
 """`yolov6-edge calibrate MODEL --images DIR|LIST -o OUT.onnx`: post-training INT8 -> explicit QDQ ONNX."""
 from pathlib import Path
 
+from .quant_args import add_calibration_inputs
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="calibrate a .pt / NCNN .param model and write an INT8 QDQ ONNX",
                               description=__doc__.splitlines()[0])
-    p.add_argument("model", type=Path, help="model file: our .pt, an official .pt or an NCNN .param")
-    p.add_argument("--images", required=True, type=Path, help="calibration image folder or image list (.txt)")
+    add_calibration_inputs(p, "calibration image folder or image list (.txt)", 512,
+                           "calibration images used (default 512)",
+                           "activation calibration (default max; entropy is far better for YOLOv6Lite, see "
+                           "docs/QUANTIZATION.md)")
     p.add_argument("-o", "--output", required=True, type=Path, help="QDQ ONNX to write")
-    p.add_argument("--num", type=int, default=512, help="calibration images used (default 512)")
-    p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
-    p.add_argument("--method", default="max", choices=["max", "entropy", "percentile", "mse"],
-                   help="activation calibration (default max; entropy is far better for YOLOv6Lite, see "
-                        "docs/QUANTIZATION.md)")
     p.add_argument("--percentile", type=float, default=99.99, help="with --method percentile")
     p.add_argument("--skip", default=None,
                    help="'auto' (with --max-ap-drop), comma-separated layer names kept in float, or a "

@@ -120,11 +120,11 @@ def run(args) -> int:
     from ..export.onnx import export_onnx
     from ..runtime.detector import Detector
     from ..runtime.draw import draw
-    from .export import default_size
+    from ..models import default_input_size
 
     out = args.output
     model, description, coco_trained = pick_model(args.weights, args.train_minutes, out)
-    size = tuple(args.img) if args.img else default_size(model.model_name)
+    size = tuple(args.img) if args.img else default_input_size(model.model_name)
     print(f"model: {description}")
     onnx_path = out / f"{model.model_name}.onnx"
     t0 = time.perf_counter()

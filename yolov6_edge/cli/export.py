@@ -19,16 +19,13 @@ def register(subparsers, name):
     return p
 
 
-def default_size(model_name: str) -> tuple:
-    return (320, 320) if str(model_name).startswith("yolov6lite") else (640, 640)
-
-
 def run(args) -> int:
     from ..export.onnx import export_onnx
+    from ..models import default_input_size
     from ..weights import load_model
 
     model, info = load_model(args.model)
-    size = tuple(args.img) if args.img else default_size(model.model_name)
+    size = tuple(args.img) if args.img else default_input_size(model.model_name)
     out = args.output or args.model.with_suffix(".onnx")
     export_onnx(model, out, img_size=size, batch=args.batch, opset=args.opset, simplify=not args.no_simplify,
                 end2end=args.end2end, conf=args.conf, iou=args.iou, max_det=args.max_det)

@@ -2,18 +2,15 @@
 import json
 from pathlib import Path
 
+from .quant_args import add_calibration_inputs
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="quantization-aware fine-tuning distilled from the float model",
                               description=__doc__.splitlines()[0])
-    p.add_argument("model", type=Path, help="model file: our .pt, an official .pt or an NCNN .param")
-    p.add_argument("--images", required=True, type=Path, help="image folder or list (calibration + training)")
+    add_calibration_inputs(p, "image folder or list (calibration + training)", 512, "images used",
+                           "calibration method for the starting point")
     p.add_argument("-o", "--output", required=True, type=Path, help="QDQ ONNX to write")
-    p.add_argument("--num", type=int, default=512, help="images used")
-    p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
-    p.add_argument("--method", default="max", choices=["max", "entropy", "percentile", "mse"],
-                   help="calibration method for the starting point")
     p.add_argument("--skip", default=None, help="comma-separated layers kept float (see `sensitivity`), or a "
                                                 "calibrate report JSON (<out>.quant.json) whose float_layers to keep")
     p.add_argument("--labels", type=Path, default=None,
@@ -34,14 +31,14 @@ def register(subparsers, name):
 
 def run(args) -> int:
     from ..atomic import atomic_write_text
+    from ..models import default_input_size
     from ..quant.calibrate import calibrated_model, load_float_model, parse_skip
     from ..quant.data import iter_batches
     from ..quant.interface import export_qdq, float_layers, set_float
     from ..quant.qat import labelled_batches, qat
 
     model, _ = load_float_model(args.model)
-    size = tuple(args.img) if args.img else \
-        ((320, 320) if str(model.model_name).startswith("yolov6lite") else (640, 640))
+    size = tuple(args.img) if args.img else default_input_size(model.model_name)
     cache = args.cache or Path(args.output).with_suffix(".calib.json")
     qmodel = calibrated_model(model, args.model, args.images, size, args.num, args.method, cache=cache,
                               batch=args.batch)
@@ -57,7 +54,8 @@ def run(args) -> int:
     export_qdq(qmodel, args.output, img_size=size)
     report = {"model": str(args.model), "images": str(args.images), "labels": str(args.labels or ""),
               "num_images": len(qmodel.calib_paths), "epochs": args.epochs, "lr": args.lr,
-              "amax_lr": args.amax_lr, "optimizer": args.optimizer, "temperature": args.temperature, "float_layers": float_layers(qmodel),
+              "amax_lr": args.amax_lr, "optimizer": args.optimizer, "temperature": args.temperature,
+              "float_layers": float_layers(qmodel),
               "history": history, "onnx": str(args.output)}
     atomic_write_text(Path(args.output).with_suffix(".qat.json"), json.dumps(report, indent=1))
     print(f"QAT: {len(history)} steps, loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f}; "

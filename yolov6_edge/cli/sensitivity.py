@@ -1,17 +1,15 @@
 """`yolov6-edge sensitivity MODEL --images DIR`: per-layer INT8 sensitivity, ranked (CSV, JSON, PNG)."""
 from pathlib import Path
 
+from .quant_args import add_calibration_inputs
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="rank layers by how much INT8 quantization hurts them",
                               description=__doc__.splitlines()[0])
-    p.add_argument("model", type=Path, help="model file: our .pt, an official .pt or an NCNN .param")
-    p.add_argument("--images", required=True, type=Path, help="calibration image folder or image list (.txt)")
-    p.add_argument("--num", type=int, default=64, help="calibration images (also used by the proxy)")
+    add_calibration_inputs(p, "calibration image folder or image list (.txt)", 64,
+                           "calibration images (also used by the proxy)")
     p.add_argument("--proxy-images", type=int, default=16, help="images the fast proxy runs on")
-    p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
-    p.add_argument("--method", default="max", choices=["max", "entropy", "percentile", "mse"])
     p.add_argument("--eval-images", type=Path, default=None, help="COCO image folder for the AP measurement")
     p.add_argument("--eval-ann", type=Path, default=None, help="COCO annotation JSON for the AP measurement")
     p.add_argument("--ap-top", type=int, default=20,
@@ -22,6 +20,7 @@ def register(subparsers, name):
 
 def run(args) -> int:
     from ..errors import fail
+    from ..models import default_input_size
     from ..quant.calibrate import calibrated_model, load_float_model
     from ..quant.data import iter_batches, list_images
     from ..quant.sensitivity import analyse, write_outputs
@@ -29,10 +28,7 @@ def run(args) -> int:
     if bool(args.eval_images) != bool(args.eval_ann):
         raise fail(args.model, "--eval-images and --eval-ann go together")
     model, _ = load_float_model(args.model)
-    if args.img:
-        size = tuple(args.img)
-    else:
-        size = (320, 320) if str(model.model_name).startswith("yolov6lite") else (640, 640)
+    size = tuple(args.img) if args.img else default_input_size(model.model_name)
     qmodel = calibrated_model(model, args.model, args.images, size, args.num, args.method)
     proxy_paths = list_images(args.images, args.proxy_images)
     batches = list(iter_batches(proxy_paths, size, batch=8))

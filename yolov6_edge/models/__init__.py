@@ -17,6 +17,12 @@ def build_model(name: str, num_classes: int = 80):
     return build_yolov6(name, num_classes)
 
 
+def default_input_size(model_name) -> tuple:
+    """(H, W) a model runs at unless told otherwise: YOLOv6Lite is published and evaluated at 320, the rest
+    at 640."""
+    return (320, 320) if str(model_name).startswith("yolov6lite") else (640, 640)
+
+
 def model_names() -> list:
     from .configs import YOLOV6_CONFIGS
     from .lite import LITE_CONFIGS

@@ -9,6 +9,7 @@ import torch
 
 from ..atomic import atomic_write_text
 from ..errors import fail
+from ..models import default_input_size
 from .cache import model_hash, read_cache, write_cache
 from .data import images_hash, iter_batches, list_images, num_batches
 from .interface import QuantConfig, calibrate, export_qdq, load_amax, quant_layers, quantize, set_float
@@ -83,8 +84,8 @@ def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method
         raise fail(out_onnx, "the output must end in .onnx")
     cache = Path(cache) if cache else out_onnx.with_suffix(".calib.json")
     model, info = load_float_model(model_path)
-    if img_size is None:  # the export default: YOLOv6Lite runs at 320, the others at 640
-        img_size = (320, 320) if str(getattr(model, "model_name", "")).startswith("yolov6lite") else (640, 640)
+    if img_size is None:
+        img_size = default_input_size(getattr(model, "model_name", ""))
     img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
     qmodel = calibrated_model(model, model_path, images, img_size, num, method, percentile, cache, recalibrate, batch)
     report = {"model": str(model_path), "images": str(images), "num_images": len(qmodel.calib_paths),

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ...errors import fail
+from ...models import default_input_size
 
 # Batches are chunked like the other backends so memory stays bounded on CPU.
 MAX_BATCH = 16
@@ -36,7 +37,7 @@ class TorchBackend:
         self.model = model.eval().to(device)
         self.device = device
         if img_size is None:
-            img_size = 320 if str(model.model_name).startswith("yolov6lite") else 640
+            img_size = default_input_size(model.model_name)
         h, w = (img_size, img_size) if isinstance(img_size, int) else img_size
         step = max(model.strides)
         if h % step or w % step:

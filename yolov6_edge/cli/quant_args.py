@@ -1,0 +1,16 @@
+"""The inputs calibrate, sensitivity and qat share: which model, which images, what size, which method.
+
+Kept here without importing yolov6_edge.quant, so `yolov6-edge --help` does not load torch.
+"""
+from pathlib import Path
+
+CALIBRATION_METHODS = ["max", "entropy", "percentile", "mse"]  # quant.observers.METHODS, checked in tests
+
+
+def add_calibration_inputs(p, images_help: str, num_default: int, num_help: str, method_help: str = None) -> None:
+    p.add_argument("model", type=Path, help="model file: our .pt, an official .pt or an NCNN .param")
+    p.add_argument("--images", required=True, type=Path, help=images_help)
+    p.add_argument("--num", type=int, default=num_default, help=num_help)
+    p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
+    p.add_argument("--method", default="max", choices=CALIBRATION_METHODS, help=method_help)
