@@ -157,12 +157,10 @@ def _replace_repvgg(model, make) -> list:
     if not names:
         raise ValueError(f"{type(model).__name__} has no RepVGGBlock: RepOptimizer applies to EfficientRep models")
     for name in names:
-        parent, _, child = name.rpartition(".")
-        owner = model.get_submodule(parent) if parent else model
-        old = getattr(owner, child)
+        old = model.get_submodule(name)
         if old.rbr_reparam is not None:
             raise ValueError(f"'{name}' is already fused: build the model afresh")
-        setattr(owner, child, make(old.in_channels, old.out_channels, old.stride))
+        model.set_submodule(name, make(old.in_channels, old.out_channels, old.stride))
     return names
 
 
@@ -174,9 +172,7 @@ def to_search_model(model):
 
 def search_scales(model) -> dict:
     """{block name: scales} of a trained search model, keyed like the blocks of the plain model."""
-    return {name: {"scale3": m.branches.scale3.detach().cpu(), "scale1": m.branches.scale1.detach().cpu(),
-                   "identity": m.branches.identity}
-            for name, m in model.named_modules() if isinstance(m, RepOptSearchBlock)}
+    return {name.removesuffix(".branches"): s for name, s in hyper_search_scales(model).items()}
 
 
 def to_plain_model(model, scales):
@@ -203,8 +199,7 @@ def to_repvgg(model):
         block = RepVGGBlock(m.conv.in_channels, m.conv.out_channels, 3, m.conv.stride[0])
         block.rbr_reparam = fuse_conv_bn(m.conv, m.bn)
         block.rbr_dense = block.rbr_1x1 = block.rbr_identity = None
-        parent, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, child, block)
+        model.set_submodule(name, block)
     return model
 
 

@@ -33,9 +33,7 @@ def quantize(model: nn.Module, config: QuantConfig = None) -> nn.Module:
     if unknown:
         raise ValueError(f"skip names not found among the model's convolutions: {sorted(unknown)[:5]}")
     for name in names:
-        parent, _, child = name.rpartition(".")
-        owner = qmodel.get_submodule(parent) if parent else qmodel
-        setattr(owner, child, QuantConv2d(getattr(owner, child)))
+        qmodel.set_submodule(name, QuantConv2d(qmodel.get_submodule(name)))
     set_float(qmodel, config.skip)
     qmodel.quant_config = config
     return qmodel
@@ -91,9 +89,7 @@ def strip(qmodel: nn.Module) -> nn.Module:
     """A float copy of qmodel (QuantConv2d replaced by its conv), for export and as a teacher."""
     model = copy.deepcopy(qmodel)
     for name, m in list(quant_layers(model).items()):
-        parent, _, child = name.rpartition(".")
-        owner = model.get_submodule(parent) if parent else model
-        setattr(owner, child, m.conv)
+        model.set_submodule(name, m.conv)
     for m in model.modules():
         if isinstance(m, TensorQuantizer):
             raise RuntimeError("stray quantizer left in the stripped model")
