@@ -18,7 +18,7 @@ from .data.loader import DetectionDataset, build_loader, targets_to_padded
 from .data.sampler import EpochSampler
 from .ema import ModelEMA
 from .losses.detection import DetectionLoss
-from .losses.distill import distill_loss
+from .losses.distill import distill_loss, frozen_teacher
 from .losses.iou_loss import IOU_FOR_MODEL
 from .optim import Scheduler, build_optimizer
 
@@ -156,13 +156,7 @@ class Trainer:
 
     def _prepare_teacher(self, t=None):
         t = (t if t is not None else self._build_model(self.args.teacher, len(self.names))).to(self.device)
-        t.train()  # train-mode outputs (logits, DFL distributions) ...
-        for m in t.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.eval()  # ... with frozen statistics
-        for p in t.parameters():
-            p.requires_grad_(False)
-        return t
+        return frozen_teacher(t)
 
     # ---- state --------------------------------------------------------------------------------------------
     def _resume(self, path):

@@ -6,6 +6,24 @@ by cosine from 1 to 0.01 over training, so the hard labels take over towards the
 import math
 
 import torch.nn.functional as F
+from torch import nn
+
+
+def train_with_frozen_bn(model: nn.Module) -> nn.Module:
+    """Training-form outputs (logits, DFL distributions) with BatchNorm statistics left as they are."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    return model
+
+
+def frozen_teacher(model: nn.Module) -> nn.Module:
+    """A teacher: training-form outputs, frozen BN statistics, no gradients."""
+    train_with_frozen_bn(model)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 def kl_soft(student_logits, teacher_logits, temperature):

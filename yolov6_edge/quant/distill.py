@@ -7,7 +7,8 @@ activations, ask the quantized student to put its responses where the float teac
 the detection head reads.
 """
 import torch
-import torch.nn.functional as F
+
+from ..trainer.losses.distill import kl_soft
 
 
 def channel_wise_distillation(student, teacher, temperature: float = 1.0) -> torch.Tensor:
@@ -15,10 +16,8 @@ def channel_wise_distillation(student, teacher, temperature: float = 1.0) -> tor
     if student.shape != teacher.shape:
         raise ValueError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} shapes differ")
     b, c = student.shape[:2]
-    s = student.reshape(b * c, -1) / temperature
-    t = teacher.reshape(b * c, -1).detach() / temperature
-    kl = F.kl_div(F.log_softmax(s, dim=1), F.log_softmax(t, dim=1), reduction="sum", log_target=True)
-    return kl * temperature ** 2 / (b * c)
+    # one row per (image, channel): the self-distillation KL over its spatial positions is exactly CWD
+    return kl_soft(student.reshape(b * c, -1), teacher.reshape(b * c, -1), temperature)
 
 
 def feature_distillation(student_feats, teacher_feats, temperature: float = 1.0) -> torch.Tensor:

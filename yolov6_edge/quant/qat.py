@@ -14,7 +14,6 @@ import copy
 import math
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from tqdm import tqdm
 
@@ -30,14 +29,6 @@ def output_distillation(student, teacher, reg_max: int) -> torch.Tensor:
 
         s_reg, t_reg = dfl_decode(s_reg, reg_max), dfl_decode(t_reg, reg_max)
     return cls + F.l1_loss(s_reg, t_reg)
-
-
-def _train_form(model: nn.Module) -> nn.Module:
-    model.train()
-    for m in model.modules():  # an unfused model may still hold BN: its statistics stay frozen
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
-    return model
 
 
 class QATLoss:
@@ -80,9 +71,9 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     """
     from .fake_quant import QuantConv2d
 
-    teacher = _train_form(copy.deepcopy(teacher))
-    for p in teacher.parameters():
-        p.requires_grad_(False)
+    from ..trainer.losses.distill import frozen_teacher, train_with_frozen_bn
+
+    teacher = frozen_teacher(copy.deepcopy(teacher))
     qconvs = [m for m in qmodel.modules() if isinstance(m, QuantConv2d)]
     groups = [{"params": [p for n, p in qmodel.named_parameters() if not n.endswith("amax")], "lr": lr}]
     if learn_amax:
@@ -100,7 +91,7 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     steps = epochs * len(batches)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
     loss_fn = QATLoss(qmodel, temperature, feature_weight, output_weight, detection_weight)
-    _train_form(qmodel)
+    train_with_frozen_bn(qmodel)  # an unfused model may still hold BN
     history = []
     try:
         for epoch in range(epochs):
