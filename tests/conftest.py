@@ -30,3 +30,35 @@ def _few_threads():
         torch.set_num_threads(2)
     except ImportError:
         pass
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    # on a shared, oversubscribed CPU one torch thread is several times faster than two (no OpenMP spinning)
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def random_lite_checkpoint(tmp_path):
+    """A YOLOv6Lite-S (3 classes) checkpoint with N(0, 0.3) conv weights, saved as tmp_path/m.pt.
+
+    The model's own init zeroes the predictors, which would make every output constant and no quantization
+    or QAT could change it.
+    """
+    import torch
+
+    from yolov6_edge.models import build_model
+    from yolov6_edge.weights.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model("yolov6lite-s", num_classes=3).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.Conv2d):
+                m.weight.normal_(0, 0.3)
+    return save_checkpoint(model, tmp_path / "m.pt")

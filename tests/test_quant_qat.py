@@ -54,17 +54,7 @@ def test_learnable_amax_forward_equals_fixed_and_gradient_is_lsq():
     assert not q.learnable and float(q.amax) == 2.0 and "amax" in dict(q.named_buffers())
 
 
-def _tiny_model(tmp_path):
-    from yolov6_edge.models import build_model
-    from yolov6_edge.weights.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    model = build_model("yolov6lite-s", num_classes=3).eval()
-    with torch.no_grad():  # zero-initialised predictors would make every output constant
-        for m in model.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                m.weight.normal_(0, 0.3)
-    save_checkpoint(model, tmp_path / "m.pt")
+def _images_and_labels(tmp_path):
     imgs = tmp_path / "images"
     imgs.mkdir()
     rng = np.random.default_rng(0)
@@ -79,14 +69,15 @@ def _tiny_model(tmp_path):
     ann = tmp_path / "instances.json"
     ann.write_text(json.dumps({"images": images, "annotations": anns,
                                "categories": [{"id": k, "name": f"c{k}"} for k in (1, 2, 3)]}))
-    return tmp_path / "m.pt", imgs, ann
+    return imgs, ann
 
 
 @pytest.mark.parametrize("labelled", [False, True])
-def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, labelled):
+def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint, labelled):
     from yolov6_edge.quant.qdq import check_placement
 
-    model, imgs, ann = _tiny_model(tmp_path)
+    model = random_lite_checkpoint
+    imgs, ann = _images_and_labels(tmp_path)
     out = tmp_path / "m_qat.onnx"
     args = ["qat", str(model), "--images", str(imgs), "--img", "64", "64", "--epochs", "10", "--lr", "3e-4",
             "--batch", "4", "-o", str(out)]
@@ -111,8 +102,9 @@ def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, labelled):
     assert {p.key: p.value for p in m.metadata_props}["precision"] == "int8-qdq"
 
 
-def test_qat_skip_report_errors_name_the_file(tmp_path, capsys):
-    model, imgs, _ = _tiny_model(tmp_path)
+def test_qat_skip_report_errors_name_the_file(tmp_path, random_lite_checkpoint, capsys):
+    model = random_lite_checkpoint
+    imgs, _ = _images_and_labels(tmp_path)
     bad = tmp_path / "report.json"
     bad.write_text("{}")
     rc = main(["qat", str(model), "--images", str(imgs), "--img", "64", "64", "--skip", str(bad),

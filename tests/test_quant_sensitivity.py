@@ -5,7 +5,6 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from yolov6_edge.cli.main import main
 from yolov6_edge.quant.sensitivity import spearman
@@ -19,24 +18,14 @@ def test_spearman_matches_hand_computed_values():
 
 
 @pytest.mark.slow
-def test_sensitivity_cli_writes_ranked_csv_json_png(tmp_path, capsys):
-    from yolov6_edge.models import build_model
-    from yolov6_edge.weights.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    model = build_model("yolov6lite-s", num_classes=3).eval()
-    with torch.no_grad():  # the predictors start at zero weights, which no quantization could disturb
-        for m in model.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                m.weight.normal_(0, 0.3)
-    save_checkpoint(model, tmp_path / "m.pt")
+def test_sensitivity_cli_writes_ranked_csv_json_png(tmp_path, random_lite_checkpoint, capsys):
     imgs = tmp_path / "images"
     imgs.mkdir()
     rng = np.random.default_rng(0)
     for i in range(3):
         cv2.imwrite(str(imgs / f"{i}.jpg"), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
     out = tmp_path / "sens"
-    assert main(["sensitivity", str(tmp_path / "m.pt"), "--images", str(imgs), "--img", "64", "64",
+    assert main(["sensitivity", str(random_lite_checkpoint), "--images", str(imgs), "--img", "64", "64",
                  "--num", "3", "--proxy-images", "2", "-o", str(out)]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))

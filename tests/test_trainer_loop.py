@@ -14,13 +14,7 @@ from yolov6_edge.trainer.loop import Trainer, TrainArgs
 from yolov6_edge.trainer.optim import Scheduler, build_optimizer, param_groups
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # on a shared, oversubscribed CPU one torch thread is several times faster than two (no OpenMP spinning)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,7 @@ from yolov6_edge.trainer.losses.distill import distill_loss
 from yolov6_edge.trainer.repopt import RepOptimizer, ScaledBranches, hyper_search_scales, save_scales
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # on a shared, oversubscribed CPU one torch thread is several times faster than two (no OpenMP spinning)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class _Plain(nn.Module):
