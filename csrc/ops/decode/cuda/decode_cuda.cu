@@ -1,8 +1,10 @@
-// CUDA box decoding: one thread per (image, anchor); same arithmetic as the CPU version.
+// CUDA box decoding: one thread per (image, anchor), the per-box arithmetic in ../decode_box.h (shared with
+// the CPU version).
 #include <cstdint>
 #include <stdexcept>
 
 #include "../../common/cuda_check.cuh"
+#include "../decode_box.h"
 #include "yolov6_edge/decode.h"
 
 namespace yolov6_edge {
@@ -13,28 +15,11 @@ __global__ void decode_kernel(const float* __restrict__ reg, const float* __rest
                               float* __restrict__ out) {
   const std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
   if (i >= total) return;
-  const int bins = reg_max + 1;
-  const float* r = reg + i * (reg_max > 0 ? 4 * bins : 4);
   const std::int64_t a = i % num_anchors;
-  float d[4];
-  for (int side = 0; side < 4; ++side) {
-    if (reg_max == 0) {
-      d[side] = r[side];
-      continue;
-    }
-    const float* l = r + side * bins;
-    float m = l[0];
-    for (int k = 1; k < bins; ++k) m = fmaxf(m, l[k]);
-    float sum = 0.f, acc = 0.f;
-    for (int k = 0; k < bins; ++k) {
-      float e = expf(l[k] - m);
-      sum += e, acc += e * k;
-    }
-    d[side] = acc / sum;
-  }
-  const float s = strides[a], ax = anchors[2 * a], ay = anchors[2 * a + 1];
-  float4 o = make_float4(ax - d[0] * s, ay - d[1] * s, ax + d[2] * s, ay + d[3] * s);
-  reinterpret_cast<float4*>(out)[i] = o;
+  float o[4];
+  detail::decode_box(reg + i * (reg_max > 0 ? 4 * (reg_max + 1) : 4), reg_max, strides[a], anchors[2 * a],
+                     anchors[2 * a + 1], o);
+  reinterpret_cast<float4*>(out)[i] = make_float4(o[0], o[1], o[2], o[3]);
 }
 
 }  // namespace
