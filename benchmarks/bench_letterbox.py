@@ -9,13 +9,16 @@ achieved bandwidth (bytes read + written) against a device-to-device copy measur
 """
 import argparse
 import platform
-import statistics
-import time
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from yolov6_edge import _C, ops
+from yolov6_edge import ops
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import cuda_torch, timeit  # noqa: E402
 
 
 def opencv_numpy(img, size=(640, 640)):
@@ -28,16 +31,6 @@ def opencv_numpy(img, size=(640, 640)):
                                 value=(114, 114, 114))
     rgb = cv2.cvtColor(padded, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray((rgb.astype(np.float32) / 255.0).transpose(2, 0, 1))[None]
-
-
-def timeit(fn, repeat):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench_cpu(repeat, threads):
@@ -67,15 +60,8 @@ def bench_cpu(repeat, threads):
 
 
 def bench_cuda(repeat):
-    if not _C.cuda_available():
-        print("CUDA: skipped (no usable GPU on this machine)")
-        return
-    try:
-        import torch
-
-        assert torch.cuda.is_available()
-    except (ImportError, AssertionError):
-        print("CUDA: skipped (needs torch with CUDA for device buffers and timing events)")
+    torch = cuda_torch("device buffers and timing events")
+    if torch is None:
         return
     rng = np.random.default_rng(0)
     frames = [torch.from_numpy(rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)).cuda() for _ in range(32)]

@@ -9,14 +9,15 @@ and the plain numpy reference of tests/reference_ops.py. CUDA paths run where a 
 """
 import argparse
 import importlib.util
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from yolov6_edge import _C, ops
+from yolov6_edge import ops
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import cuda_torch, timeit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,16 +35,6 @@ def make_inputs(seed=0, b=1, n=8400, c=80):
     boxes = np.concatenate([xy, xy + rng.random((b, n, 2), dtype=np.float32) * 120 + 2], -1).astype(np.float32)
     scores = (rng.random((b, n, c), dtype=np.float32) ** 6).astype(np.float32)  # mostly low, like sigmoid outputs
     return boxes, scores
-
-
-def timeit(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def torch_candidates(torch, boxes, scores, conf, multi_label, max_candidates=30000):
@@ -137,15 +128,8 @@ def main():
 
 
 def bench_cuda(repeat):
-    if not _C.cuda_available():
-        print("CUDA: skipped (no usable GPU on this machine)")
-        return
-    try:
-        import torch
-
-        assert torch.cuda.is_available()
-    except (ImportError, AssertionError):
-        print("CUDA: skipped (needs torch with CUDA for device buffers)")
+    torch = cuda_torch("device buffers")
+    if torch is None:
         return
     boxes, scores = make_inputs(b=8)
     db, ds = torch.from_numpy(boxes).cuda(), torch.from_numpy(scores).cuda()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from timing import timeit
 
 EVAL = {"conf": 0.03, "iou": 0.65, "max_det": 300, "multi_label": True}
 
@@ -19,14 +20,7 @@ def latency_ms(path, img_size, runs=50) -> float:
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).random((1, 3, *img_size), dtype=np.float32)
-    for _ in range(5):
-        sess.run(None, {"images": x})
-    t = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        sess.run(None, {"images": x})
-        t.append(time.perf_counter() - t0)
-    return float(np.median(t) * 1e3)
+    return timeit(lambda: sess.run(None, {"images": x}), runs, warmup=5) * 1e3
 
 
 def onnx_ap(path, split: Path) -> float:
