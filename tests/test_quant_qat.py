@@ -111,3 +111,14 @@ def test_qat_skip_report_errors_name_the_file(tmp_path, random_lite_checkpoint, 
                "-o", str(tmp_path / "o.onnx")])
     assert rc != 0
     assert "report.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,want", [("yolov6n", "siou"), ("yolov6s", "giou"), ("yolov6m", "ciou"),
+                                       ("yolov6l-v1", "ciou"), ("yolov6lite-s", "siou")])
+def test_qat_detection_loss_uses_the_trainers_iou_for_the_model(name, want):
+    import types
+
+    from yolov6_edge.quant.qat import QATLoss
+
+    model = types.SimpleNamespace(model_name=name, num_classes=3, reg_max=0)
+    assert QATLoss(model, detection_weight=1.0).det.iou_type == want

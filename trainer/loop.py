@@ -19,7 +19,7 @@ from .data.sampler import EpochSampler
 from .ema import ModelEMA
 from .losses.detection import DetectionLoss
 from .losses.distill import distill_loss, frozen_teacher
-from .losses.iou_loss import IOU_FOR_MODEL
+from .losses.iou_loss import paper_iou_type
 from .optim import Scheduler, build_optimizer
 
 
@@ -98,7 +98,7 @@ class Trainer:
         self.sampler = EpochSampler(len(self.train_set), True, args.seed, rank, world_size)
         self.train_loader = build_loader(self.train_set, args.batch, self.sampler, args.workers)
         self.ipe = len(self.train_loader)
-        iou_type = args.iou_type or _paper_iou(getattr(self.model, "model_name", ""))
+        iou_type = args.iou_type or paper_iou_type(getattr(self.model, "model_name", ""))
         self.loss_fn = DetectionLoss(len(self.names), self.reg_max, iou_type, warmup_epochs=args.atss_epochs)
         self.optimizer = self._build_optimizer()
         self.scheduler = Scheduler(self.optimizer, args.epochs, self.ipe, args.lr0, args.lrf, args.schedule,
@@ -297,14 +297,6 @@ class Trainer:
                 if k != "epoch":
                     tb.add_scalar(k, v, row["epoch"])
         tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-
-
-def _paper_iou(model_name):
-    """SIoU for N/T (and Lite), GIoU for S, CIoU for M/L."""
-    name = model_name.lower().replace("-v1", "")
-    if "lite" in name:
-        return "siou"
-    return IOU_FOR_MODEL.get(name[-1:], "giou") if name.startswith("yolov6") else "giou"
 
 
 def _any_rank(flag, device):

@@ -9,6 +9,14 @@ import torch
 IOU_FOR_MODEL = {"n": "siou", "t": "siou", "s": "giou", "m": "ciou", "l": "ciou"}
 
 
+def paper_iou_type(model_name) -> str:
+    """SIoU for N/T (and Lite), GIoU for S, CIoU for M/L."""
+    name = str(model_name).lower().replace("-v1", "")
+    if "lite" in name:
+        return "siou"
+    return IOU_FOR_MODEL.get(name[-1:], "giou") if name.startswith("yolov6") else "giou"
+
+
 def bbox_iou(a, b, kind="giou", eps=1e-7):
     """a, b [..., 4] xyxy, matched element-wise -> [...] IoU of the chosen kind."""
     ax1, ay1, ax2, ay2 = a.unbind(-1)

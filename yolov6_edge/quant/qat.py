@@ -39,10 +39,10 @@ class QATLoss:
         self.det = None
         if detection_weight > 0:
             from ..trainer.losses.detection import DetectionLoss
-            from ..trainer.losses.iou_loss import IOU_FOR_MODEL
+            from ..trainer.losses.iou_loss import paper_iou_type
 
-            size = str(getattr(model, "model_name", "")).rsplit("-", 1)[-1][:1]
-            self.det = DetectionLoss(model.num_classes, self.reg_max, IOU_FOR_MODEL.get(size, "giou"),
+            self.det = DetectionLoss(model.num_classes, self.reg_max,
+                                     paper_iou_type(getattr(model, "model_name", "")),
                                      warmup_epochs=0)  # TAL from the start: the model is already trained
 
     def __call__(self, s_out, t_out, labels=None):
