@@ -87,6 +87,7 @@ def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint
     hist = json.loads(out.with_suffix(".qat.json").read_text())["history"]
     assert len(hist) == 10
     assert ("det" in hist[0]) == labelled
+    assert "layer" in hist[0]  # the CLI's default recipe includes the layer-wise term
     assert all(np.isfinite(h["loss"]) for h in hist)
     if labelled:
         # the ground truth pulls the student away from its random-weight teacher, so neither the distillation
@@ -94,7 +95,7 @@ def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint
         assert all(h["det"] > 0 for h in hist)
         assert len({round(h["det"], 6) for h in hist}) > 1
     else:
-        distill = [h["cwd"] + h["out"] for h in hist]
+        distill = [h["cwd"] + h["out"] + h["layer"] for h in hist]
         assert np.mean(distill[-3:]) < np.mean(distill[:3])
     m = onnx.load(str(out))
     onnx.checker.check_model(m)
@@ -122,3 +123,48 @@ def test_qat_detection_loss_uses_the_trainers_iou_for_the_model(name, want):
 
     model = types.SimpleNamespace(model_name=name, num_classes=3, reg_max=0)
     assert QATLoss(model, detection_weight=1.0).det.iou_type == want
+
+
+def test_normalized_mse_matches_numpy():
+    from yolov6_edge.quant.distill import normalized_mse
+
+    rng = np.random.default_rng(1)
+    # channels of very different scales: each must count alike after the division by its variance
+    scale = np.array([0.1, 1.0, 100.0])[None, :, None, None]
+    t = rng.normal(size=(4, 3, 16, 16)) * scale
+    s = t + rng.normal(size=t.shape) * 0.1 * scale
+    ref = np.mean([((s[:, c] - t[:, c]) ** 2).mean() / (t[:, c].var() + 1e-6) for c in range(3)])
+    got = float(normalized_mse(torch.tensor(s), torch.tensor(t)))
+    assert got == pytest.approx(ref, rel=1e-9)
+    assert got == pytest.approx(0.01, rel=0.3)  # noise at a tenth of each channel's spread
+    assert float(normalized_mse(torch.tensor(t), torch.tensor(t))) == 0.0
+    with pytest.raises(ValueError, match="shapes differ"):
+        normalized_mse(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 3, 3))
+
+
+def test_layer_taps_compare_same_named_convs_and_detach():
+    from yolov6_edge.quant.distill import LayerTaps, normalized_mse
+
+    torch.manual_seed(0)
+    teacher = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    student = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 1))
+    taps = LayerTaps(student, teacher, ["0", "2"])
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        teacher(x)
+    student(x)
+    got = taps.loss()
+    with pytest.raises(RuntimeError, match="no layer outputs"):
+        taps.loss()  # each loss consumes one forward's outputs: a stale pair is never compared twice
+    taps.remove()
+    student(x)
+    assert taps.student == {}
+    with torch.no_grad():
+        t0, s0 = teacher[0](x), student[0](x)
+        t2, s2 = teacher[2](teacher[1](t0)), student[2](student[1](s0))
+    ref = (normalized_mse(s0, t0) + normalized_mse(s2, t2)) / 2
+    assert float(got) == pytest.approx(float(ref), rel=1e-6)
+    got.backward()
+    assert student[0].weight.grad is not None and teacher[0].weight.grad is None
+    with pytest.raises(ValueError, match="teacher has no layer 'nope'"):
+        LayerTaps(student, teacher, ["nope"])

@@ -1,4 +1,5 @@
-"""`yolov6-edge qat MODEL --images DIR -o OUT.onnx`: QAT with channel-wise distillation -> INT8 QDQ ONNX."""
+"""`yolov6-edge qat MODEL --images DIR -o OUT.onnx`: QAT distilled from the float model -> INT8 QDQ ONNX."""
+import argparse
 import json
 from pathlib import Path
 
@@ -15,17 +16,20 @@ def register(subparsers, name):
                                                 "calibrate report JSON (<out>.quant.json) whose float_layers to keep")
     p.add_argument("--labels", type=Path, default=None,
                    help="COCO annotations JSON for --images: adds the trainer's detection loss")
-    p.add_argument("--augment", action="store_true",
-                   help="with --labels: the trainer's augmentations (mosaic, affine, HSV, flip), new each epoch")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="the trainer's augmentations (mosaic, affine, HSV, flip), new each epoch, with or "
+                        "without --labels; --no-augment: plain letterboxed images")
     p.add_argument("--det-weight", type=float, default=1.0, help="detection loss weight (with --labels)")
     p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
-    p.add_argument("--epochs", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-5, help="Adam learning rate of the weights (cosine decay)")
+    p.add_argument("--epochs", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of the weights (cosine decay)")
     p.add_argument("--amax-lr", type=float, default=1e-3,
                    help="relative learning rate of the activation amax (0: keep the calibrated values)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--temperature", type=float, default=1.0, help="channel-wise distillation temperature")
+    p.add_argument("--layer-weight", type=float, default=1.0,
+                   help="weight of the layer-wise term (every quantized conv vs its float twin; 0: off)")
     return p
 
 
@@ -35,7 +39,7 @@ def run(args) -> int:
     from ..quant.calibrate import calibrated_model, load_float_model, parse_skip
     from ..quant.data import iter_batches
     from ..quant.interface import export_qdq, float_layers, set_float
-    from ..quant.qat import labelled_batches, qat
+    from ..quant.qat import augmented_batches, labelled_batches, qat
 
     model, _ = load_float_model(args.model)
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
@@ -46,15 +50,18 @@ def run(args) -> int:
     if args.labels:
         batches = labelled_batches(args.images, args.labels, size, args.batch, model.num_classes,
                                    augment=args.augment)
+    elif args.augment:
+        batches = augmented_batches(qmodel.calib_paths, size, args.batch)
     else:
         batches = list(iter_batches(qmodel.calib_paths, size, args.batch))
     history = qat(qmodel, model, batches, epochs=args.epochs, lr=args.lr, amax_lr=args.amax_lr,
                   temperature=args.temperature, detection_weight=args.det_weight if args.labels else 0.0,
-                  learn_amax=args.amax_lr > 0, optimizer=args.optimizer)
+                  learn_amax=args.amax_lr > 0, optimizer=args.optimizer, layer_weight=args.layer_weight)
     export_qdq(qmodel, args.output, img_size=size)
     report = {"model": str(args.model), "images": str(args.images), "labels": str(args.labels or ""),
               "num_images": len(qmodel.calib_paths), "epochs": args.epochs, "lr": args.lr,
               "amax_lr": args.amax_lr, "optimizer": args.optimizer, "temperature": args.temperature,
+              "layer_weight": args.layer_weight, "augment": args.augment,
               "float_layers": float_layers(qmodel),
               "history": history, "onnx": str(args.output)}
     atomic_write_text(Path(args.output).with_suffix(".qat.json"), json.dumps(report, indent=1))

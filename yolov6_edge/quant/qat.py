@@ -1,9 +1,13 @@
 """Quantization-aware training: fine-tune the calibrated fake-quant model against its float self.
 
 Loss = channel-wise distillation on the neck outputs (teacher: the float model)
+     + layer-wise distillation: every quantized conv's output vs the float conv's, MSE per channel divided
+       by the teacher channel's variance (layer_weight; 0 turns it off)
      + output distillation (the teacher's sigmoid scores as soft targets, L1 on its ltrb in stride units)
      + optionally the trainer's detection loss (TAL + VariFocal + IoU [+ DFL]) when labels are given.
 The output term lets QAT run on unlabelled images; labels add the ground truth the paper's recipe uses.
+The layer-wise term is what makes QAT work on the depthwise Lite models: with only the neck and outputs to
+match, 160 images barely move an all-INT8 YOLOv6Lite-S (docs/QUANTIZATION.md has the measurements).
 
 Both models run in training form (raw head outputs); a fused model has no BatchNorm left, so nothing else
 changes between the forms. Weight scales follow the weights (per-channel max, re-derived every step) and the
@@ -17,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .distill import feature_distillation
+from .distill import LayerTaps, feature_distillation
 
 
 def output_distillation(student, teacher, reg_max: int) -> torch.Tensor:
@@ -32,10 +36,11 @@ def output_distillation(student, teacher, reg_max: int) -> torch.Tensor:
 
 
 class QATLoss:
-    def __init__(self, model, temperature=1.0, feature_weight=1.0, output_weight=1.0, detection_weight=0.0):
+    def __init__(self, model, temperature=1.0, feature_weight=1.0, output_weight=1.0, detection_weight=0.0,
+                 layer_weight=0.0):
         self.reg_max = int(getattr(model, "reg_max", 0))
         self.temperature = temperature
-        self.w = {"cwd": feature_weight, "out": output_weight, "det": detection_weight}
+        self.w = {"cwd": feature_weight, "out": output_weight, "det": detection_weight, "layer": layer_weight}
         self.det = None
         if detection_weight > 0:
             from ..trainer.losses.detection import DetectionLoss
@@ -45,9 +50,11 @@ class QATLoss:
                                      paper_iou_type(getattr(model, "model_name", "")),
                                      warmup_epochs=0)  # TAL from the start: the model is already trained
 
-    def __call__(self, s_out, t_out, labels=None):
+    def __call__(self, s_out, t_out, labels=None, taps=None):
         parts = {"cwd": feature_distillation(s_out.feats, t_out.feats, self.temperature),
                  "out": output_distillation(s_out, t_out, self.reg_max)}
+        if taps is not None:
+            parts["layer"] = taps.loss()
         if self.det is not None:
             if labels is None:
                 raise ValueError("the detection loss needs labels (give COCO annotations for the images)")
@@ -61,13 +68,16 @@ class QATLoss:
 
 def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: float = 1e-3,
         temperature: float = 1.0, feature_weight: float = 1.0, output_weight: float = 1.0,
-        detection_weight: float = 0.0, learn_amax: bool = True, optimizer: str = "adam") -> list:
+        detection_weight: float = 0.0, learn_amax: bool = True, optimizer: str = "adam",
+        layer_weight: float = 0.0, flip: bool = False, seed: int = 0) -> list:
     """Fine-tune `qmodel` in place; returns one dict of loss parts per step.
 
     batches: a re-iterable of float images [B,3,H,W] in 0..1, or of (images, labels [M,6]) pairs
     (labels: batch index, class, x1, y1, x2, y2 in input pixels) when detection_weight > 0.
     amax_lr is relative: each amax gets the learning rate amax_lr * its calibrated value (with Adam, about
     that fraction of its value per step). optimizer: "adam", or "sgd" (momentum 0.9, nesterov).
+    flip: mirror each unlabelled image with probability 0.5 (distillation needs no labels to follow), so
+    a small image set gives twice the views; labelled batches bring their own augmentations.
     """
     from .fake_quant import QuantConv2d
 
@@ -90,7 +100,10 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
         raise ValueError(f"unknown QAT optimizer {optimizer!r} (adam or sgd)")
     steps = epochs * len(batches)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
-    loss_fn = QATLoss(qmodel, temperature, feature_weight, output_weight, detection_weight)
+    loss_fn = QATLoss(qmodel, temperature, feature_weight, output_weight, detection_weight, layer_weight)
+    names = [n for n, m in qmodel.named_modules() if isinstance(m, QuantConv2d)]
+    taps = LayerTaps(qmodel, teacher, names) if layer_weight > 0 else None
+    gen = torch.Generator().manual_seed(seed)
     train_with_frozen_bn(qmodel)  # an unfused model may still hold BN
     history = []
     try:
@@ -99,9 +112,12 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
             for b in bar:
                 x, labels = (b if isinstance(b, (tuple, list)) else (b, None))
                 x = torch.as_tensor(x)
+                if flip and labels is None:
+                    mirror = torch.rand(x.shape[0], generator=gen) < 0.5
+                    x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
                 with torch.no_grad():
                     t_out = teacher(x)
-                total, parts = loss_fn(qmodel(x), t_out, labels)
+                total, parts = loss_fn(qmodel(x), t_out, labels, taps)
                 value = float(total.detach())
                 if not math.isfinite(value):
                     raise FloatingPointError(f"QAT loss is {value} at step {len(history)} ({parts})")
@@ -116,6 +132,8 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
                 history.append({"loss": value, **parts})
                 bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
     finally:
+        if taps is not None:
+            taps.remove()
         qmodel.eval()
         for m in qconvs:
             m.input_quantizer.set_learnable(False)
@@ -133,11 +151,32 @@ def labelled_batches(images_dir, annotations, img_size, batch: int, num_classes:
     """
     from ..errors import fail
     from ..trainer.data.coco import load_coco
-    from ..trainer.data.loader import DetectionDataset, collate
 
     records, names, _ = load_coco(images_dir, annotations)
     if len(names) != num_classes:
         raise fail(annotations, f"{len(names)} categories, the model has {num_classes} classes")
+    return _batches(records, img_size, batch, seed, augment)
+
+
+def augmented_batches(paths, img_size, batch: int, seed: int = 0):
+    """Unlabelled images through the trainer's training augmentations, new draws each epoch.
+
+    Distillation needs no labels, so every mosaic, affine and colour draw is a new view the student must
+    match the teacher on: from 160 images this beat plain letterboxed images with flips (docs/QUANTIZATION.md).
+    """
+    import numpy as np
+
+    from ..trainer.data.records import image_size
+
+    empty = np.zeros((0, 5), np.float32)
+    # the paths were decoded once by calibration already; the size is only for the record's bookkeeping
+    records = [(str(p), empty, image_size(p), i) for i, p in enumerate(paths)]
+    return _batches(records, img_size, batch, seed, True)
+
+
+def _batches(records, img_size, batch, seed, augment):
+    from ..trainer.data.loader import DetectionDataset, collate
+
     ds = DetectionDataset(records, img_size, augment=augment, hyp={"mosaic": 0.5, "scale": 0.3}, seed=seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, collate_fn=collate,
                                          generator=torch.Generator().manual_seed(seed))
