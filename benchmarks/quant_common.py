@@ -46,21 +46,28 @@ def error_source(model_path, calib: Path, val: Path, size, num, method, cache) -
 
 
 def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out_onnx, epochs, lr, amax_lr,
-            labels, augment=False) -> dict:
+            labels, augment=False, layer_weight=0.0, flip=False) -> dict:
     from yolov6_edge.quant.calibrate import calibrated_model, load_float_model
     from yolov6_edge.quant.data import iter_batches
     from yolov6_edge.quant.interface import export_qdq, set_float
-    from yolov6_edge.quant.qat import labelled_batches, qat
+    from yolov6_edge.quant.qat import augmented_batches, labelled_batches, qat
 
     model, _ = load_float_model(model_path)
     q = calibrated_model(model, model_path, calib / "images", size, num, method, cache=cache)
     set_float(q, float_layers, only=True)
-    batches = labelled_batches(calib / "images", calib / "instances.json", size, 8, model.num_classes,
-                               augment=augment) if labels else list(iter_batches(q.calib_paths, size, 8))
+    if labels:
+        batches = labelled_batches(calib / "images", calib / "instances.json", size, 8, model.num_classes,
+                                   augment=augment)
+    elif augment:
+        batches = augmented_batches(q.calib_paths, size, 8)
+    else:
+        batches = list(iter_batches(q.calib_paths, size, 8))
     t0 = time.time()
-    hist = qat(q, model, batches, epochs=epochs, lr=lr, amax_lr=amax_lr, detection_weight=1.0 if labels else 0.0)
+    hist = qat(q, model, batches, epochs=epochs, lr=lr, amax_lr=amax_lr, detection_weight=1.0 if labels else 0.0,
+               layer_weight=layer_weight, flip=flip)
     export_qdq(q, out_onnx, img_size=size)
-    return {"epochs": epochs, "lr": lr, "amax_lr": amax_lr, "labels": labels, "augment": augment, "steps": len(hist),
+    return {"epochs": epochs, "lr": lr, "amax_lr": amax_lr, "labels": labels, "augment": augment,
+            "layer_weight": layer_weight, "flip": flip, "steps": len(hist),
             "seconds": round(time.time() - t0, 1), "loss_first": hist[0], "loss_last": hist[-1]}
 
 

@@ -2,12 +2,16 @@
 
 For each model: float ONNX; plain PTQ with each --ptq-methods; where the PTQ error comes from (fake-quant
 AP with only weights / only activations quantized); partial quantization (`--skip auto`, float layers
-chosen by AP on the calibration set's own labels, never on val); QAT with channel-wise distillation
-starting from that partial model. Calibration on ../shared/coco/calib (160 images), evaluation on
+chosen by AP on the calibration set's own labels, never on val); QAT distilled from the float model
+(channel-wise on the neck, optionally layer-wise on every conv) starting from that partial model. Calibration on ../shared/coco/calib (160 images), evaluation on
 ../shared/coco/val at 320 with the settings of benchmarks/eval_lite_ap.py (conf 0.03, IoU 0.65,
 multi-label, max 300). Latency: batch 1, one ORT thread, median of 50 runs, all in this process.
 
     python benchmarks/quant_lite.py [--models s m l] [--method entropy] [--qat-epochs 4] [--qat-labels]
+        [--qat-layer-weight 1 --qat-augment --qat-lr 1e-4]
+
+The recorded results (benchmarks/results/quant_lite*.md) used `--qat-epochs 16 --qat-lr 1e-4
+--qat-layer-weight 1 --qat-augment`, the recipe `yolov6-edge qat` defaults to.
 """
 import argparse
 import json
@@ -35,7 +39,9 @@ def report(res, args, argv) -> list:
               f"set's own labels (not on val). QAT: from the partial model, {args.qat_epochs} epochs on the "
               f"calibration images, Adam lr {args.qat_lr} (cosine), amax lr {args.qat_amax_lr} (relative), "
               f"{'CWD + output distillation + detection loss' if args.qat_labels else 'CWD + output distillation'}"
+              f"{f' + layer-wise distillation (weight {args.qat_layer_weight})' if args.qat_layer_weight else ''}"
               f"{', training augmentations' if args.qat_augment else ''}"
+              f"{', random flips' if args.qat_flip and not (args.qat_labels or args.qat_augment) else ''}"
               ". Latency: batch 1, one ORT thread, median of 50 runs, same process; INT8 ms is the last PTQ "
               "method's model."]
     return lines
@@ -51,7 +57,9 @@ def main(argv=None) -> int:
     p.add_argument("--qat-lr", type=float, default=1e-5)
     p.add_argument("--qat-amax-lr", type=float, default=1e-3)
     p.add_argument("--qat-labels", action="store_true", help="add the detection loss (calibration set labels)")
-    p.add_argument("--qat-augment", action="store_true", help="with --qat-labels: the trainer's augmentations")
+    p.add_argument("--qat-augment", action="store_true", help="the trainer's augmentations (labelled or not)")
+    p.add_argument("--qat-layer-weight", type=float, default=0.0, help="layer-wise distillation weight (0: off)")
+    p.add_argument("--qat-flip", action="store_true", help="without --qat-labels: random horizontal flips")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quant_lite.json")
     args = p.parse_args(argv)
     import onnxruntime
@@ -62,7 +70,7 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="quant_lite_"))
     qat_args = dict(epochs=args.qat_epochs, lr=args.qat_lr, amax_lr=args.qat_amax_lr, labels=args.qat_labels,
-                    augment=args.qat_augment)
+                    augment=args.qat_augment, layer_weight=args.qat_layer_weight, flip=args.qat_flip)
     res = {"args": vars(args), "img_size": SIZE, "num_calib": NUM_CALIB, "onnxruntime": onnxruntime.__version__,
            "torch": torch.__version__, "models": {}}
     coco = SHARED / "coco"
