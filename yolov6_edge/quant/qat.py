@@ -79,12 +79,13 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     flip: mirror each unlabelled image with probability 0.5 (distillation needs no labels to follow), so
     a small image set gives twice the views; labelled batches bring their own augmentations.
     """
-    from .fake_quant import QuantConv2d
+    from .interface import quant_layers
 
     from ..trainer.losses.distill import frozen_teacher, train_with_frozen_bn
 
     teacher = frozen_teacher(copy.deepcopy(teacher))
-    qconvs = [m for m in qmodel.modules() if isinstance(m, QuantConv2d)]
+    layers = quant_layers(qmodel)
+    qconvs = list(layers.values())
     groups = [{"params": [p for n, p in qmodel.named_parameters() if not n.endswith("amax")], "lr": lr}]
     if learn_amax:
         for m in qconvs:
@@ -101,8 +102,7 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     steps = epochs * len(batches)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
     loss_fn = QATLoss(qmodel, temperature, feature_weight, output_weight, detection_weight, layer_weight)
-    names = [n for n, m in qmodel.named_modules() if isinstance(m, QuantConv2d)]
-    taps = LayerTaps(qmodel, teacher, names) if layer_weight > 0 else None
+    taps = LayerTaps(qmodel, teacher, list(layers)) if layer_weight > 0 else None
     gen = torch.Generator().manual_seed(seed)
     train_with_frozen_bn(qmodel)  # an unfused model may still hold BN
     history = []
