@@ -45,11 +45,26 @@ def test_calibrate_cli_writes_qdq_onnx_and_reuses_cache(setup, capsys):
     boxes, scores = sess.run(None, {"images": np.random.rand(1, 3, 64, 64).astype(np.float32)})
     assert np.isfinite(boxes).all() and scores.shape[-1] == 3
 
-    # same model and images: the cache is reused (amax unchanged, no calibration pass)
+    # depthwise inputs carry per-channel scales (the default), stored with the amax
+    assert cache["channel_scale"] == "depthwise" and len(cache["channel_scales"]) > 10
+    assert all(max(v) == pytest.approx(1.0) and min(v) > 0 for v in cache["channel_scales"].values())
+    first = {i.name: onnx.numpy_helper.to_array(i) for i in m.graph.initializer}
+
+    # same model and images: the cache is reused (amax and channel scales unchanged, no calibration pass)
     mtime = (d / "tiny_int8.calib.json").stat().st_mtime_ns
     assert main(["calibrate", str(d / "tiny.pt"), "--images", str(imgs), "--img", "64", "64",
                  "--num", "4", "-o", str(out)]) == 0
     assert (d / "tiny_int8.calib.json").stat().st_mtime_ns == mtime
+    again = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(out)).graph.initializer}
+    assert again.keys() == first.keys() and any("chscale" in k for k in again)
+    for k in first:
+        np.testing.assert_array_equal(again[k], first[k], err_msg=k)
+
+    # another channel-scale mode is another calibration: refused, naming the field
+    capsys.readouterr()
+    assert main(["calibrate", str(d / "tiny.pt"), "--images", str(imgs), "--img", "64", "64",
+                 "--num", "4", "--channel-scale", "none", "-o", str(out)]) == 2
+    assert "channel_scale" in capsys.readouterr().err
 
     # fewer images: a different image set, refused with a message naming the cache
     capsys.readouterr()

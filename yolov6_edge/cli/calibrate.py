@@ -36,7 +36,7 @@ def run(args) -> int:
                               method=args.method, skip=args.skip, max_ap_drop=args.max_ap_drop,
                               eval_images=args.eval_images, eval_ann=args.eval_ann,
                               percentile=args.percentile, cache=args.cache, recalibrate=args.recalibrate,
-                              batch=args.batch)
+                              batch=args.batch, channel_scale=args.channel_scale)
     print(f"wrote {report['onnx']} ({report['quantized_layers']} INT8 layers, "
           f"{len(report['float_layers'])} float) from {report['num_images']} images ({report['method']}); "
           f"cache {report['cache']}")

@@ -45,7 +45,7 @@ def run(args) -> int:
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
     cache = args.cache or Path(args.output).with_suffix(".calib.json")
     qmodel = calibrated_model(model, args.model, args.images, size, args.num, args.method, cache=cache,
-                              batch=args.batch)
+                              batch=args.batch, channel_scale=args.channel_scale)
     set_float(qmodel, parse_skip(args.skip, qmodel, args.model), only=True)
     if args.labels:
         batches = labelled_batches(args.images, args.labels, size, args.batch, model.num_classes,
@@ -61,7 +61,7 @@ def run(args) -> int:
     report = {"model": str(args.model), "images": str(args.images), "labels": str(args.labels or ""),
               "num_images": len(qmodel.calib_paths), "epochs": args.epochs, "lr": args.lr,
               "amax_lr": args.amax_lr, "optimizer": args.optimizer, "temperature": args.temperature,
-              "layer_weight": args.layer_weight, "augment": args.augment,
+              "layer_weight": args.layer_weight, "augment": args.augment, "channel_scale": args.channel_scale,
               "float_layers": float_layers(qmodel),
               "history": history, "onnx": str(args.output)}
     atomic_write_text(Path(args.output).with_suffix(".qat.json"), json.dumps(report, indent=1))

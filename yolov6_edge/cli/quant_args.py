@@ -5,6 +5,7 @@ Kept here without importing yolov6_edge.quant, so `yolov6-edge --help` does not 
 from pathlib import Path
 
 CALIBRATION_METHODS = ["max", "entropy", "percentile", "mse"]  # quant.observers.METHODS, checked in tests
+CHANNEL_SCALE_MODES = ["depthwise", "none"]  # quant.interface.CHANNEL_SCALE_MODES, checked in tests
 
 
 def add_calibration_inputs(p, images_help: str, num_default: int, num_help: str, method_help: str = None) -> None:
@@ -14,3 +15,6 @@ def add_calibration_inputs(p, images_help: str, num_default: int, num_help: str,
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
     p.add_argument("--method", default="max", choices=CALIBRATION_METHODS, help=method_help)
+    p.add_argument("--channel-scale", default="depthwise", choices=CHANNEL_SCALE_MODES,
+                   help="depthwise (default): each depthwise conv input channel gets its own quantization "
+                        "step through a Mul before its Q/DQ pair; none: one step per tensor")

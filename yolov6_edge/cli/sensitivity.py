@@ -29,7 +29,8 @@ def run(args) -> int:
         raise fail(args.model, "--eval-images and --eval-ann go together")
     model, _ = load_float_model(args.model)
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
-    qmodel = calibrated_model(model, args.model, args.images, size, args.num, args.method)
+    qmodel = calibrated_model(model, args.model, args.images, size, args.num, args.method,
+                              channel_scale=args.channel_scale)
     proxy_paths = list_images(args.images, args.proxy_images)
     batches = list(iter_batches(proxy_paths, size, batch=8))
     ap_layers = None

@@ -23,24 +23,30 @@ def model_hash(model_path) -> str:
     return h.hexdigest()[:16]
 
 
-def write_cache(path, amax: dict, key: dict) -> None:
-    atomic_write_text(path, json.dumps({"version": CACHE_VERSION, **key, "amax": amax}, indent=1))
+def write_cache(path, amax: dict, key: dict, channel_scales: dict = None) -> None:
+    payload = {"version": CACHE_VERSION, **key, "amax": amax, "channel_scales": channel_scales or {}}
+    atomic_write_text(path, json.dumps(payload, indent=1))
 
 
 def read_cache(path, key: dict):
-    """Return the amax dict if `path` exists and matches `key`; None if absent; raise if it does not match."""
+    """(amax, channel scales) if `path` exists and matches `key`; None if absent; raise if it does not match."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text())
         amax = {k: float(v) for k, v in data["amax"].items()}
+        scales = {k: [float(x) for x in v] for k, v in data.get("channel_scales", {}).items()}
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise fail(path, f"not a calibration cache ({e}); delete it or pass --recalibrate")
     for field, want in key.items():
         have = data.get(field)
         if have != want:
-            what = {"model_hash": "a different model", "images_hash": "a different image set"}.get(field, field)
+            if field not in data:
+                raise fail(path, f"calibration cache predates the {field!r} setting (an older yolov6-edge made "
+                                 "it); delete it or pass --recalibrate")
+            what = {"model_hash": "a different model", "images_hash": "a different image set",
+                    "channel_scale": "another channel-scale mode"}.get(field, field)
             raise fail(path, f"calibration cache was made for {what} ({field} {have!r}, now {want!r}); "
                              "delete it or pass --recalibrate")
-    return amax
+    return amax, scales

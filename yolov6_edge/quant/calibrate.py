@@ -12,7 +12,8 @@ from ..errors import fail
 from ..models import default_input_size
 from .cache import model_hash, read_cache, write_cache
 from .data import images_hash, iter_batches, list_images, num_batches
-from .interface import QuantConfig, calibrate, export_qdq, load_amax, quant_layers, quantize, set_float
+from .interface import (CHANNEL_SCALE_MODES, QuantConfig, calibrate, channel_scales, export_qdq, load_amax,
+                        quant_layers, quantize, set_float)
 from .observers import METHODS, VERSION as OBSERVERS_VERSION
 
 
@@ -24,24 +25,27 @@ def load_float_model(model_path):
 
 
 def calibrated_model(model, model_path, images, img_size=640, num=512, method="max", percentile=99.99,
-                     cache=None, recalibrate=False, batch=8):
+                     cache=None, recalibrate=False, batch=8, channel_scale="depthwise"):
     """Fake-quant copy of `model` with every activation amax set (from the cache when it matches)."""
     if method not in METHODS:
         raise fail(model_path, f"unknown calibration method {method!r} (expected {', '.join(METHODS)})")
+    if channel_scale not in CHANNEL_SCALE_MODES:
+        raise fail(model_path, f"unknown channel scale mode {channel_scale!r} "
+                               f"(expected {', '.join(CHANNEL_SCALE_MODES)})")
     size = [img_size, img_size] if isinstance(img_size, int) else list(img_size)
     paths = list_images(images, num)
     key = {"model_hash": model_hash(model_path), "images_hash": images_hash(paths), "method": method,
            "img_size": size, "num_images": len(paths), "percentile": percentile if method == "percentile" else None,
-           "observers_version": OBSERVERS_VERSION}
-    qmodel = quantize(model, QuantConfig(method=method, percentile=percentile))
-    amax = None if (cache is None or recalibrate) else read_cache(cache, key)
-    if amax is None:
-        amax = calibrate(qmodel, iter_batches(paths, size, batch), method, percentile,
+           "observers_version": OBSERVERS_VERSION, "channel_scale": channel_scale}
+    qmodel = quantize(model, QuantConfig(method=method, percentile=percentile, channel_scale=channel_scale))
+    cached = None if (cache is None or recalibrate) else read_cache(cache, key)
+    if cached is None:
+        amax = calibrate(qmodel, lambda: iter_batches(paths, size, batch), method, percentile,
                          total=num_batches(paths, batch))
         if cache is not None:
-            write_cache(cache, amax, key)
+            write_cache(cache, amax, key, channel_scales(qmodel))
     else:
-        load_amax(qmodel, amax)
+        load_amax(qmodel, *cached)
     qmodel.calib_paths = paths
     return qmodel
 
@@ -70,7 +74,7 @@ def float_layers_from_report(path: Path) -> list:
 
 def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method="max", skip=None,
                      max_ap_drop=None, eval_images=None, eval_ann=None, percentile=99.99, cache=None,
-                     recalibrate=False, batch=8, threads=None) -> dict:
+                     recalibrate=False, batch=8, threads=None, channel_scale="depthwise") -> dict:
     """Calibrate `model_path` on `images` (folder or list) and write an INT8 QDQ ONNX to `out_onnx`.
 
     skip: layer names kept in float, or "auto" with max_ap_drop (+ eval_images, eval_ann) to choose the
@@ -87,9 +91,10 @@ def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method
     if img_size is None:
         img_size = default_input_size(getattr(model, "model_name", ""))
     img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-    qmodel = calibrated_model(model, model_path, images, img_size, num, method, percentile, cache, recalibrate, batch)
+    qmodel = calibrated_model(model, model_path, images, img_size, num, method, percentile, cache, recalibrate, batch,
+                              channel_scale)
     report = {"model": str(model_path), "images": str(images), "num_images": len(qmodel.calib_paths),
-              "method": method, "img_size": list(img_size), "cache": str(cache)}
+              "method": method, "channel_scale": channel_scale, "img_size": list(img_size), "cache": str(cache)}
     if skip == "auto":
         if max_ap_drop is None or not eval_images or not eval_ann:
             raise fail(model_path, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")

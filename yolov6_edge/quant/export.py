@@ -17,7 +17,7 @@ from onnx import numpy_helper
 
 from ..atomic import atomic_path
 from .interface import quant_layers, strip
-from .qdq import insert_qdq
+from .qdq import ConvQuant, insert_qdq
 
 
 def _digest(a: np.ndarray) -> str:
@@ -101,7 +101,10 @@ def qdq_specs(qmodel, onnx_model) -> tuple:
             if not m.input_quantizer.calibrated:
                 raise RuntimeError(f"layer {name} is not calibrated; run calibrate() first")
             m.calibrate_weight()  # QAT moved the weights: the exported scales must cover them
-            specs[init] = (float(m.input_quantizer.amax), m.weight_quantizer.amax.cpu().numpy())
+            scaled = m.channel_scaled
+            specs[init] = ConvQuant(float(m.input_quantizer.amax), m.weight_quantizer.amax.cpu().numpy(),
+                                    m.inverse_channel_scale().detach().cpu().numpy() if scaled else None,
+                                    m.effective_weight().detach().cpu().numpy() if scaled else None)
     return specs, names
 
 

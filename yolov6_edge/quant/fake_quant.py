@@ -97,6 +97,12 @@ class QuantConv2d(nn.Module):
     """A Conv2d whose input (per tensor) and weight (per output channel) are fake-quantized.
 
     It keeps the original conv as a child so that weights, names and fuse state stay where they were.
+
+    A depthwise conv may also carry `channel_scale` (a, one value per channel): its input is multiplied by
+    1/a before the per-tensor quantizer and its weights by a. The float function is unchanged, but each
+    channel then gets a quantization step proportional to its own range. Per-tensor steps starve the quiet
+    channels of a depthwise conv, which has no other channels to average the error into; a per-channel
+    activation scale is what TensorRT cannot take on a Conv input, a Mul before the Q/DQ pair is.
     """
 
     def __init__(self, conv: nn.Conv2d):
@@ -104,12 +110,42 @@ class QuantConv2d(nn.Module):
         self.conv = conv
         self.input_quantizer = TensorQuantizer(axis=None)
         self.weight_quantizer = TensorQuantizer(axis=0)
+        self.register_buffer("channel_scale", torch.zeros(0))
         self.calibrate_weight()
         self._wq = None  # fake-quantized weight reused in eval mode (weights do not change there)
 
+    @property
+    def depthwise(self) -> bool:
+        c = self.conv
+        return c.groups > 1 and c.groups == c.in_channels == c.out_channels
+
+    @property
+    def channel_scaled(self) -> bool:
+        return self.channel_scale.numel() > 0
+
+    def set_channel_scale(self, scale) -> None:
+        """Per-input-channel scale a (None or empty: none); only depthwise convs can absorb it exactly."""
+        value = torch.as_tensor(np.asarray([] if scale is None else scale, np.float32)).reshape(-1)
+        if value.numel():
+            if not self.depthwise:
+                raise ValueError("a channel scale needs a depthwise conv (its weights absorb it exactly)")
+            if value.numel() != self.conv.in_channels or not bool((value > 0).all()):
+                raise ValueError(f"channel scale needs {self.conv.in_channels} positive values")
+        self.channel_scale = value.to(self.conv.weight.device)
+        self._wq = None
+        self.calibrate_weight()
+
+    def inverse_channel_scale(self) -> torch.Tensor:
+        # one float32 reciprocal, multiplied in: the exported Mul uses these very numbers
+        return (1.0 / self.channel_scale).reshape(1, -1, 1, 1)
+
+    def effective_weight(self) -> torch.Tensor:
+        w = self.conv.weight
+        return w * self.channel_scale.reshape(-1, 1, 1, 1) if self.channel_scaled else w
+
     def calibrate_weight(self) -> None:
         # weights are known: per-channel max is exact and needs no data
-        w = self.conv.weight.detach()
+        w = self.effective_weight().detach()
         self.weight_quantizer.set_amax(w.abs().reshape(w.shape[0], -1).amax(1).cpu().numpy())
 
     @property
@@ -123,13 +159,17 @@ class QuantConv2d(nn.Module):
 
     def forward(self, x):
         c = self.conv
+        # a layer left in float runs its conv untouched; the scale only exists for the quantized form
+        scaled = self.channel_scaled and (self.input_quantizer.enabled or self.weight_quantizer.enabled)
         if self.training:
             self.calibrate_weight()  # QAT: the per-channel max follows the weights as they move
             self._wq = None
-            w = self.weight_quantizer(c.weight)
+            w = self.weight_quantizer(self.effective_weight() if scaled else c.weight)
         else:
             if self._wq is None or self._wq.device != c.weight.device:
                 with torch.no_grad():
-                    self._wq = self.weight_quantizer(c.weight).detach()
+                    self._wq = self.weight_quantizer(self.effective_weight() if scaled else c.weight).detach()
             w = self._wq
+        if scaled:
+            x = x * self.inverse_channel_scale().to(x.device)
         return F.conv2d(self.input_quantizer(x), w, c.bias, c.stride, c.padding, c.dilation, c.groups)

@@ -7,16 +7,29 @@ Given a float ONNX and, per Conv weight, the activation amax and the per-channel
   ops of a channel shuffle), so TensorRT can run the Concat in INT8 instead of adding reformat layers;
   requantizing with the same scale is exact, so this leaves the numbers unchanged;
 - on a residual Add (one input a Conv output, the other not), the non-conv input is read through the
-  Q/DQ pair that already quantizes that tensor for a Conv, so TensorRT can fuse the Add into the Conv.
+  Q/DQ pair that already quantizes that tensor for a Conv, so TensorRT can fuse the Add into the Conv;
+- for a depthwise Conv with a channel scale a (fake_quant.QuantConv2d): Mul(x, 1/a) before its activation
+  Q/DQ pair and the weight replaced by weight * a, the same float function with per-channel input steps.
 
 All zero points are 0 (symmetric INT8). `check_placement` verifies the result for tests and the CLI.
 """
+from typing import NamedTuple, Optional
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 QMAX = 127.0
 LAYOUT_OPS = ("Reshape", "Transpose")
+
+
+class ConvQuant(NamedTuple):
+    """How one Conv is quantized: activation amax (per tensor) and weight amax (per output channel); for a
+    channel-scaled depthwise Conv also the input multiplier 1/a ([1, C, 1, 1]) and the weight times a."""
+    act_amax: float
+    weight_amax: np.ndarray
+    input_multiplier: Optional[np.ndarray] = None
+    scaled_weight: Optional[np.ndarray] = None
 
 
 def _scale_init(name, amax):
@@ -62,41 +75,68 @@ class _Graph:
         self.new_nodes.append((tensor, [q, dq]))
         return base + "_dq"
 
+    def mul(self, tensor, multiplier):
+        """Add Mul(tensor, multiplier constant); return its output name (committed with the Q/DQ nodes)."""
+        self.counter += 1
+        base = f"{tensor}_chscale{self.counter}"
+        self.g.initializer.append(numpy_helper.from_array(np.asarray(multiplier, np.float32), base + "_mult"))
+        node = helper.make_node("Mul", [tensor, base + "_mult"], [base], name=base + "_Mul")
+        self.new_nodes.append((tensor, [node]))
+        return base
+
     def commit(self):
         """Insert each new Q/DQ right after its tensor's producer, keeping the node list topologically sorted."""
         after = {}
         for tensor, nodes in self.new_nodes:
             after.setdefault(tensor, []).extend(nodes)
         ordered = []
+
+        def place(node):
+            ordered.append(node)
+            for o in node.output:  # new nodes can read new nodes (Mul -> Q -> DQ)
+                for n in after.pop(o, []):
+                    place(n)
+
         graph_inputs = {i.name for i in self.g.input} | {i.name for i in self.g.initializer}
         for t in list(after):
             if t in graph_inputs:
-                ordered.extend(after.pop(t))
-        for node in self.g.node:
-            ordered.append(node)
-            for o in node.output:
-                ordered.extend(after.pop(o, []))
+                for n in after.pop(t):
+                    place(n)
+        for node in list(self.g.node):
+            place(node)
+        if after:
+            raise RuntimeError(f"Q/DQ for tensors no node produces: {sorted(after)[:3]}")
         del self.g.node[:]
         self.g.node.extend(ordered)
         self.new_nodes = []
 
 
 def insert_qdq(model: onnx.ModelProto, specs: dict, residual: bool = True) -> onnx.ModelProto:
-    """specs: Conv weight initializer name -> (activation amax: float, weight amax: array [C_out])."""
+    """specs: Conv weight initializer name -> ConvQuant (or a plain (activation amax, weight amax) pair)."""
     gr = _Graph(model)
-    inits = {i.name for i in model.graph.initializer}
+    inits = {i.name: i for i in model.graph.initializer}
     act_dq = {}  # (tensor, amax) -> DQ output, shared by the Convs reading one tensor
+    scaled_dq = {}  # (tensor, amax, multiplier bytes) -> DQ output of the rescaled tensor
     for node in list(model.graph.node):
         if node.op_type != "Conv" or node.input[1] not in specs:
             continue
-        act_amax, w_amax = specs[node.input[1]]
+        spec = ConvQuant(*specs[node.input[1]])
         x = node.input[0]
-        key = (x, float(act_amax))
-        if key not in act_dq:
-            act_dq[key] = gr.qdq(x, act_amax)
-        node.input[0] = act_dq[key]
+        if spec.input_multiplier is None:
+            key = (x, float(spec.act_amax))
+            if key not in act_dq:
+                act_dq[key] = gr.qdq(x, spec.act_amax)
+            node.input[0] = act_dq[key]
+        else:
+            mult = np.asarray(spec.input_multiplier, np.float32)
+            key = (x, float(spec.act_amax), mult.tobytes())
+            if key not in scaled_dq:
+                scaled_dq[key] = gr.qdq(gr.mul(x, mult), spec.act_amax)
+            node.input[0] = scaled_dq[key]
+            w = inits[node.input[1]]
+            w.CopyFrom(numpy_helper.from_array(np.asarray(spec.scaled_weight, np.float32), w.name))
         if node.input[1] in inits:
-            node.input[1] = gr.qdq(node.input[1], w_amax, axis=0, tag="w")
+            node.input[1] = gr.qdq(node.input[1], spec.weight_amax, axis=0, tag="w")
     gr.commit()
     _quantize_concat_inputs(gr)
     if residual:
