@@ -72,8 +72,12 @@ def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out
 
 
 def measure(model_path, name, calib: Path, val: Path, size, num, work: Path, method, ptq_methods, qat_args,
-            max_ap_drop=1.0) -> dict:
-    """The whole row for one model file (ours .pt or an NCNN .param)."""
+            max_ap_drop=1.0, unscaled_baseline=False) -> dict:
+    """The whole row for one model file (ours .pt or an NCNN .param).
+
+    unscaled_baseline: also PTQ with `method` and no depthwise channel scales (the placement before them),
+    so the table shows what the scales buy in the same run.
+    """
     from yolov6_edge.export.onnx import export_onnx
     from yolov6_edge.quant.calibrate import calibrate_to_qdq
 
@@ -88,6 +92,11 @@ def measure(model_path, name, calib: Path, val: Path, size, num, work: Path, met
                          cache=work / f"{name}_{meth}.calib.json")
         row["ptq"][meth] = {"AP": onnx_ap(q, val), "calibration_s": round(time.time() - t0, 1),
                             "latency_ms": latency_ms(q, size)}
+    if unscaled_baseline:
+        q = work / f"{name}_{method}_unscaled.onnx"
+        calibrate_to_qdq(str(model_path), str(calib / "images"), str(q), num=num, img_size=size, method=method,
+                         channel_scale="none")
+        row["ptq_unscaled"] = {"method": method, "AP": onnx_ap(q, val), "latency_ms": latency_ms(q, size)}
     cache = work / f"{name}_{method}.calib.json"
     row["error_source"] = error_source(model_path, calib, val, size, num, method, cache)
     qp = work / f"{name}_{method}_partial.onnx"
@@ -105,16 +114,20 @@ def measure(model_path, name, calib: Path, val: Path, size, num, work: Path, met
 
 
 def table(models: dict, ptq_methods) -> list:
-    lines = ["| model | float AP | " + " | ".join(f"PTQ {k} AP (drop)" for k in ptq_methods) +
+    unscaled = all("ptq_unscaled" in r for r in models.values()) and bool(models)
+    first = next(iter(models.values()), {})
+    extra = [f"PTQ {first['ptq_unscaled']['method']} without channel scales AP (drop)"] if unscaled else []
+    lines = ["| model | float AP | " + " | ".join(extra + [f"PTQ {k} AP (drop)" for k in ptq_methods]) +
              " | partial AP (drop, float layers) | QAT AP (drop) | float ms | INT8 ms | partial ms | QAT ms |",
-             "|---" * (8 + len(ptq_methods)) + "|"]
+             "|---" * (8 + len(ptq_methods) + len(extra)) + "|"]
     for name, r in models.items():
         fa = r["float"]["AP"]
 
         def cell(ap, extra=""):
             return f"{ap:.2f} ({fa - ap:.2f}{extra})"
         ms = r["ptq"][ptq_methods[-1]]["latency_ms"]
-        lines.append(f"| {name} | {fa:.2f} | " + " | ".join(cell(r["ptq"][k]["AP"]) for k in ptq_methods) +
+        base = [cell(r["ptq_unscaled"]["AP"])] if unscaled else []
+        lines.append(f"| {name} | {fa:.2f} | " + " | ".join(base + [cell(r["ptq"][k]["AP"]) for k in ptq_methods]) +
                      f" | {cell(r['partial']['AP'], ', ' + str(len(r['partial']['float_layers'])))} | "
                      f"{cell(r['qat']['AP'])} | {r['float']['latency_ms']:.2f} | {ms:.2f} | "
                      f"{r['partial']['latency_ms']:.2f} | {r['qat']['latency_ms']:.2f} |")

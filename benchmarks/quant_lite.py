@@ -1,6 +1,7 @@
 """INT8 of the official YOLOv6Lite on ONNX Runtime CPU: float vs PTQ vs partial vs QAT (AP and latency).
 
-For each model: float ONNX; plain PTQ with each --ptq-methods; where the PTQ error comes from (fake-quant
+For each model: float ONNX; plain PTQ with --method and no depthwise channel scales (the baseline), then
+with each --ptq-methods (channel scales on, the default); where the PTQ error comes from (fake-quant
 AP with only weights / only activations quantized); partial quantization (`--skip auto`, float layers
 chosen by AP on the calibration set's own labels, never on val); QAT distilled from the float model
 (channel-wise on the neck, optionally layer-wise on every conv) starting from that partial model. Calibration on ../shared/coco/calib (160 images), evaluation on
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
         param = SHARED / "weights" / "yolov6lite" / f"yolov6-lite-{m}.param"
         res["models"][f"yolov6lite-{m}"] = measure(param, f"lite-{m}", coco / "calib", coco / "val", SIZE,
                                                    NUM_CALIB, work, args.method, args.ptq_methods, qat_args,
-                                                   args.max_ap_drop)
+                                                   args.max_ap_drop, unscaled_baseline=True)
         atomic_write_text(args.out, json.dumps(res, indent=1, default=str))  # a finished model is kept
         lines = report(res, args, argv)
         atomic_write_text(args.out.with_suffix(".md"), "\n".join(lines) + "\n")
