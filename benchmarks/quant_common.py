@@ -46,7 +46,7 @@ def error_source(model_path, calib: Path, val: Path, size, num, method, cache) -
 
 
 def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out_onnx, epochs, lr, amax_lr,
-            labels, augment=False, layer_weight=0.0, flip=False) -> dict:
+            labels, augment=False, layer_weight=0.0, flip=False, learn_channel_scale=True) -> dict:
     from yolov6_edge.quant.calibrate import calibrated_model, load_float_model
     from yolov6_edge.quant.data import iter_batches
     from yolov6_edge.quant.interface import export_qdq, set_float
@@ -64,10 +64,11 @@ def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out
         batches = list(iter_batches(q.calib_paths, size, 8))
     t0 = time.time()
     hist = qat(q, model, batches, epochs=epochs, lr=lr, amax_lr=amax_lr, detection_weight=1.0 if labels else 0.0,
-               layer_weight=layer_weight, flip=flip)
+               layer_weight=layer_weight, flip=flip, learn_channel_scale=learn_channel_scale)
     export_qdq(q, out_onnx, img_size=size)
     return {"epochs": epochs, "lr": lr, "amax_lr": amax_lr, "labels": labels, "augment": augment,
-            "layer_weight": layer_weight, "flip": flip, "steps": len(hist),
+            "layer_weight": layer_weight, "flip": flip, "learn_channel_scale": learn_channel_scale,
+            "steps": len(hist),
             "seconds": round(time.time() - t0, 1), "loss_first": hist[0], "loss_last": hist[-1]}
 
 

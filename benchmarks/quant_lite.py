@@ -42,6 +42,7 @@ def report(res, args, argv) -> list:
               f"{'CWD + output distillation + detection loss' if args.qat_labels else 'CWD + output distillation'}"
               f"{f' + layer-wise distillation (weight {args.qat_layer_weight})' if args.qat_layer_weight else ''}"
               f"{', training augmentations' if args.qat_augment else ''}"
+              f"{', learned channel scales' if args.qat_learn_channel_scale else ', fixed channel scales'}"
               f"{', random flips' if args.qat_flip and not (args.qat_labels or args.qat_augment) else ''}"
               ". Latency: batch 1, one ORT thread, median of 50 runs, same process; INT8 ms is the last PTQ "
               "method's model."]
@@ -61,6 +62,8 @@ def main(argv=None) -> int:
     p.add_argument("--qat-augment", action="store_true", help="the trainer's augmentations (labelled or not)")
     p.add_argument("--qat-layer-weight", type=float, default=0.0, help="layer-wise distillation weight (0: off)")
     p.add_argument("--qat-flip", action="store_true", help="without --qat-labels: random horizontal flips")
+    p.add_argument("--qat-learn-channel-scale", action=argparse.BooleanOptionalAction, default=True,
+                   help="QAT trains the depthwise channel scales too")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quant_lite.json")
     args = p.parse_args(argv)
     import onnxruntime
@@ -71,7 +74,8 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="quant_lite_"))
     qat_args = dict(epochs=args.qat_epochs, lr=args.qat_lr, amax_lr=args.qat_amax_lr, labels=args.qat_labels,
-                    augment=args.qat_augment, layer_weight=args.qat_layer_weight, flip=args.qat_flip)
+                    augment=args.qat_augment, layer_weight=args.qat_layer_weight, flip=args.qat_flip,
+                    learn_channel_scale=args.qat_learn_channel_scale)
     res = {"args": vars(args), "img_size": SIZE, "num_calib": NUM_CALIB, "onnxruntime": onnxruntime.__version__,
            "torch": torch.__version__, "models": {}}
     coco = SHARED / "coco"

@@ -60,6 +60,40 @@ def test_channel_scale_needs_a_depthwise_conv_and_positive_values():
         dw.set_channel_scale([1, 1])
 
 
+def test_learnable_channel_scale_trains_per_channel_steps_and_round_trips():
+    torch.manual_seed(0)
+    c = 4
+    conv = nn.Conv2d(c, c, 3, 1, 1, groups=c).eval()
+    q = QuantConv2d(conv)
+    spread = torch.tensor([50.0, 1.0, 0.2, 5.0])
+    x = torch.randn(8, c, 8, 8) * spread.view(1, -1, 1, 1)
+    q.input_quantizer.set_amax(float(x.abs().max()))
+    q.set_channel_scale(np.ones(c))  # start as plain per-tensor steps: the quiet channels are starved
+    keys = set(q.state_dict())
+    q.set_channel_scale_learnable(True)
+    assert isinstance(q.channel_scale, nn.Parameter) and set(q.state_dict()) == keys
+    with torch.no_grad():
+        ref = conv(x)
+    err = lambda: float(((q(x) - ref) ** 2).mean((0, 2, 3)).div(ref.var((0, 2, 3))).mean())  # noqa: E731
+    q.train()
+    before = err()
+    opt = torch.optim.Adam([q.channel_scale], lr=0.02)
+    for _ in range(60):
+        loss = ((q(x) - ref) ** 2).mean((0, 2, 3)).div(ref.var((0, 2, 3))).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            q.channel_scale.clamp_(min=1e-3)
+    after = err()
+    a = q.channel_scale.detach().numpy().copy()
+    assert after < 0.5 * before  # the gradient reaches a through both x / a and w * a
+    assert a[2] < a[0]  # the quietest channel got the finer step
+    q.set_channel_scale_learnable(False)
+    assert not isinstance(q.channel_scale, nn.Parameter) and set(q.state_dict()) == keys
+    np.testing.assert_array_equal(q.channel_scale.numpy(), a)
+
+
 def test_channel_ranges_are_the_mean_over_images_of_each_channel_max():
     model = tiny()
     q = quantize(model)

@@ -82,7 +82,7 @@ def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint
     args = ["qat", str(model), "--images", str(imgs), "--img", "64", "64", "--epochs", "10", "--lr", "3e-4",
             "--batch", "4", "-o", str(out)]
     if labelled:
-        args += ["--labels", str(ann), "--augment"]
+        args += ["--labels", str(ann), "--augment", "--no-learn-channel-scale"]
     assert main(args) == 0
     hist = json.loads(out.with_suffix(".qat.json").read_text())["history"]
     assert len(hist) == 10
@@ -101,6 +101,23 @@ def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint
     onnx.checker.check_model(m)
     assert check_placement(m) == []
     assert {p.key: p.value for p in m.metadata_props}["precision"] == "int8-qdq"
+    # the exported Muls carry 1/a: learned by default, so none is the calibrated one; fixed ones stay exact
+    cached = json.loads(out.with_suffix(".calib.json").read_text())["channel_scales"]
+    assert cached
+    muls = _channel_scale_muls(m)
+    assert len(muls) == len(cached)
+    same = [any(v.shape == (len(a),) and np.allclose(v, 1 / np.asarray(a, np.float32), rtol=1e-6) for v in muls)
+            for a in cached.values()]
+    assert all(same) if labelled else not any(same)
+    assert all(bool((v <= 1 / 1e-3 * (1 + 1e-6)).all()) for v in muls)  # a stays above the floor
+
+
+def _channel_scale_muls(m):
+    """1/a of every Mul that feeds a QuantizeLinear (the depthwise channel scales)."""
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in m.graph.initializer}
+    q_inputs = {n.input[0] for n in m.graph.node if n.op_type == "QuantizeLinear"}
+    return [inits[n.input[1]].ravel() for n in m.graph.node
+            if n.op_type == "Mul" and n.output[0] in q_inputs and n.input[1] in inits]
 
 
 def test_qat_skip_report_errors_name_the_file(tmp_path, random_lite_checkpoint, capsys):

@@ -131,9 +131,36 @@ class QuantConv2d(nn.Module):
                 raise ValueError("a channel scale needs a depthwise conv (its weights absorb it exactly)")
             if value.numel() != self.conv.in_channels or not bool((value > 0).all()):
                 raise ValueError(f"channel scale needs {self.conv.in_channels} positive values")
-        self.channel_scale = value.to(self.conv.weight.device)
+        value = value.to(self.conv.weight.device)
+        if self.channel_scale_learnable:
+            if value.numel() != self.channel_scale.numel():
+                raise ValueError("a learnable channel scale keeps its size (call set_channel_scale_learnable(False))")
+            self.channel_scale.data = value
+        else:
+            self.channel_scale = value
         self._wq = None
         self.calibrate_weight()
+
+    @property
+    def channel_scale_learnable(self) -> bool:
+        return isinstance(self.channel_scale, nn.Parameter)
+
+    def set_channel_scale_learnable(self, on: bool) -> None:
+        """QAT: a becomes a parameter, so each channel's input step is learned (LSQ-like, per channel).
+
+        The gradient reaches a from both sides: through x / a into the input quantizer and through w * a
+        into the weight quantizer, both straight-through. The state_dict key stays `channel_scale`.
+        """
+        if on == self.channel_scale_learnable or not self.channel_scaled:
+            return
+        value = self.channel_scale.detach().clone()
+        if on:
+            del self._buffers["channel_scale"]
+            self.channel_scale = nn.Parameter(value)
+        else:
+            del self._parameters["channel_scale"]
+            self.register_buffer("channel_scale", value)
+        self._wq = None
 
     def inverse_channel_scale(self) -> torch.Tensor:
         # one float32 reciprocal, multiplied in: the exported Mul uses these very numbers

@@ -132,7 +132,10 @@ def channel_ranges(qmodel: nn.Module, batches, total=None) -> dict:
     return {n: (v / max(count[0], 1)).float().numpy() for n, v in sums.items()}
 
 
-def scales_from_ranges(ranges, floor: float = 1e-3) -> np.ndarray:
+CHANNEL_SCALE_FLOOR = 1e-3  # smallest a: keeps 1/a (the exported Mul) finite for silent channels
+
+
+def scales_from_ranges(ranges, floor: float = CHANNEL_SCALE_FLOOR) -> np.ndarray:
     """Channel scale a = range / largest range; the floor keeps silent channels from blowing up 1/a."""
     r = np.asarray(ranges, np.float64)
     top = r.max() if r.size and r.max() > 0 else 1.0

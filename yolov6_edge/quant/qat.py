@@ -11,8 +11,9 @@ match, 160 images barely move an all-INT8 YOLOv6Lite-S (docs/QUANTIZATION.md has
 
 Both models run in training form (raw head outputs); a fused model has no BatchNorm left, so nothing else
 changes between the forms. Weight scales follow the weights (per-channel max, re-derived every step) and the
-activation amax are learned with the LSQ gradient unless learn_amax=False; the exported QDQ ONNX carries
-the final values.
+activation amax are learned with the LSQ gradient unless learn_amax=False, as are the depthwise channel
+scales (per-channel input steps) unless learn_channel_scale=False; the exported QDQ ONNX carries the final
+values.
 """
 import copy
 import math
@@ -69,7 +70,7 @@ class QATLoss:
 def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: float = 1e-3,
         temperature: float = 1.0, feature_weight: float = 1.0, output_weight: float = 1.0,
         detection_weight: float = 0.0, learn_amax: bool = True, optimizer: str = "adam",
-        layer_weight: float = 0.0, flip: bool = False, seed: int = 0) -> list:
+        layer_weight: float = 0.0, flip: bool = False, seed: int = 0, learn_channel_scale: bool = True) -> list:
     """Fine-tune `qmodel` in place; returns one dict of loss parts per step.
 
     batches: a re-iterable of float images [B,3,H,W] in 0..1, or of (images, labels [M,6]) pairs
@@ -78,14 +79,21 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     that fraction of its value per step). optimizer: "adam", or "sgd" (momentum 0.9, nesterov).
     flip: mirror each unlabelled image with probability 0.5 (distillation needs no labels to follow), so
     a small image set gives twice the views; labelled batches bring their own augmentations.
+    learn_channel_scale: the depthwise channel scales (see QuantConv2d) train with the weights' learning
+    rate, floored at CHANNEL_SCALE_FLOOR; the export then carries the learned Mul and w * a.
     """
-    from .interface import quant_layers
+    from .interface import CHANNEL_SCALE_FLOOR, quant_layers
 
     from ..trainer.losses.distill import frozen_teacher, train_with_frozen_bn
 
     teacher = frozen_teacher(copy.deepcopy(teacher))
     layers = quant_layers(qmodel)
     qconvs = list(layers.values())
+    if learn_channel_scale:
+        for m in qconvs:
+            if m.quantized:
+                m.set_channel_scale_learnable(True)
+    # channel scales take the weights' rate: they lie in (0, 1], as normalised as the weights are
     groups = [{"params": [p for n, p in qmodel.named_parameters() if not n.endswith("amax")], "lr": lr}]
     if learn_amax:
         for m in qconvs:
@@ -129,6 +137,8 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
                     for m in qconvs:
                         if m.input_quantizer.learnable:
                             m.input_quantizer.amax.clamp_(min=1e-4)
+                        if m.channel_scale_learnable:
+                            m.channel_scale.clamp_(min=CHANNEL_SCALE_FLOOR)
                 history.append({"loss": value, **parts})
                 bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
     finally:
@@ -137,6 +147,7 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
         qmodel.eval()
         for m in qconvs:
             m.input_quantizer.set_learnable(False)
+            m.set_channel_scale_learnable(False)
             m.calibrate_weight()  # the last step moved the weights: eval and export use their final scales
             m._wq = None
     return history
