@@ -46,7 +46,7 @@ def error_source(model_path, calib: Path, val: Path, size, num, method, cache) -
 
 
 def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out_onnx, epochs, lr, amax_lr,
-            labels, augment=False, layer_weight=0.0, flip=False, learn_channel_scale=True) -> dict:
+            labels, augment=False, layer_weight=0.0, flip=False, learn_channel_scale=True, seed=0) -> dict:
     from yolov6_edge.quant.calibrate import calibrated_model, load_float_model
     from yolov6_edge.quant.data import iter_batches
     from yolov6_edge.quant.interface import export_qdq, set_float
@@ -57,18 +57,19 @@ def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out
     set_float(q, float_layers, only=True)
     if labels:
         batches = labelled_batches(calib / "images", calib / "instances.json", size, 8, model.num_classes,
-                                   augment=augment)
+                                   augment=augment, seed=seed)
     elif augment:
-        batches = augmented_batches(q.calib_paths, size, 8)
+        batches = augmented_batches(q.calib_paths, size, 8, seed=seed)
     else:
         batches = list(iter_batches(q.calib_paths, size, 8))
     t0 = time.time()
     hist = qat(q, model, batches, epochs=epochs, lr=lr, amax_lr=amax_lr, detection_weight=1.0 if labels else 0.0,
-               layer_weight=layer_weight, flip=flip, learn_channel_scale=learn_channel_scale)
+               layer_weight=layer_weight, flip=flip, learn_channel_scale=learn_channel_scale,
+               seed=seed)
     export_qdq(q, out_onnx, img_size=size)
     return {"epochs": epochs, "lr": lr, "amax_lr": amax_lr, "labels": labels, "augment": augment,
             "layer_weight": layer_weight, "flip": flip, "learn_channel_scale": learn_channel_scale,
-            "steps": len(hist),
+            "seed": seed, "steps": len(hist),
             "seconds": round(time.time() - t0, 1), "loss_first": hist[0], "loss_last": hist[-1]}
 
 

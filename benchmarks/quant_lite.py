@@ -64,6 +64,7 @@ def main(argv=None) -> int:
     p.add_argument("--qat-flip", action="store_true", help="without --qat-labels: random horizontal flips")
     p.add_argument("--qat-learn-channel-scale", action=argparse.BooleanOptionalAction, default=True,
                    help="QAT trains the depthwise channel scales too")
+    p.add_argument("--qat-seed", type=int, default=0, help="QAT batch order and augmentation draws")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quant_lite.json")
     args = p.parse_args(argv)
     import onnxruntime
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="quant_lite_"))
     qat_args = dict(epochs=args.qat_epochs, lr=args.qat_lr, amax_lr=args.qat_amax_lr, labels=args.qat_labels,
                     augment=args.qat_augment, layer_weight=args.qat_layer_weight, flip=args.qat_flip,
-                    learn_channel_scale=args.qat_learn_channel_scale)
+                    learn_channel_scale=args.qat_learn_channel_scale, seed=args.qat_seed)
     res = {"args": vars(args), "img_size": SIZE, "num_calib": NUM_CALIB, "onnxruntime": onnxruntime.__version__,
            "torch": torch.__version__, "models": {}}
     coco = SHARED / "coco"

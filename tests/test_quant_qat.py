@@ -82,9 +82,11 @@ def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint
     args = ["qat", str(model), "--images", str(imgs), "--img", "64", "64", "--epochs", "10", "--lr", "3e-4",
             "--batch", "4", "-o", str(out)]
     if labelled:
-        args += ["--labels", str(ann), "--augment", "--no-learn-channel-scale"]
+        args += ["--labels", str(ann), "--augment", "--no-learn-channel-scale", "--seed", "3"]
     assert main(args) == 0
-    hist = json.loads(out.with_suffix(".qat.json").read_text())["history"]
+    report = json.loads(out.with_suffix(".qat.json").read_text())
+    assert (report["seed"], report["learn_channel_scale"]) == ((3, False) if labelled else (0, True))
+    hist = report["history"]
     assert len(hist) == 10
     assert ("det" in hist[0]) == labelled
     assert "layer" in hist[0]  # the CLI's default recipe includes the layer-wise term
