@@ -51,15 +51,8 @@ class TensorQuantizer(nn.Module):
 
         The state_dict key stays `amax` either way, so checkpoints and caches do not care.
         """
-        if on == self.learnable or not self.calibrated:
-            return
-        value = self.amax.detach().clone()
-        if on:
-            del self._buffers["amax"]
-            self.amax = nn.Parameter(value)
-        else:
-            del self._parameters["amax"]
-            self.register_buffer("amax", value)
+        if on != self.learnable and self.calibrated:
+            _buffer_to_parameter(self, "amax", on)
 
     def scale(self) -> torch.Tensor:
         # an all-zero tensor (e.g. a dead channel) gets a tiny scale instead of a division by zero
@@ -78,6 +71,17 @@ class TensorQuantizer(nn.Module):
             return torch.fake_quantize_per_tensor_affine(x, float(scale), 0, QMIN, QMAX)
         zero = torch.zeros(scale.numel(), dtype=torch.int32, device=x.device)
         return torch.fake_quantize_per_channel_affine(x, scale, zero, self.axis, QMIN, QMAX)
+
+
+def _buffer_to_parameter(module: nn.Module, name: str, on: bool) -> None:
+    """Turn buffer `name` into a trainable parameter (on) or back, same key and values either way."""
+    value = getattr(module, name).detach().clone()
+    if on:
+        del module._buffers[name]
+        setattr(module, name, nn.Parameter(value))
+    else:
+        del module._parameters[name]
+        module.register_buffer(name, value)
 
 
 def _lsq_fake_quant(x, amax):
@@ -151,16 +155,9 @@ class QuantConv2d(nn.Module):
         The gradient reaches a from both sides: through x / a into the input quantizer and through w * a
         into the weight quantizer, both straight-through. The state_dict key stays `channel_scale`.
         """
-        if on == self.channel_scale_learnable or not self.channel_scaled:
-            return
-        value = self.channel_scale.detach().clone()
-        if on:
-            del self._buffers["channel_scale"]
-            self.channel_scale = nn.Parameter(value)
-        else:
-            del self._parameters["channel_scale"]
-            self.register_buffer("channel_scale", value)
-        self._wq = None
+        if on != self.channel_scale_learnable and self.channel_scaled:
+            _buffer_to_parameter(self, "channel_scale", on)
+            self._wq = None
 
     def inverse_channel_scale(self) -> torch.Tensor:
         # one float32 reciprocal, multiplied in: the exported Mul uses these very numbers
