@@ -48,20 +48,14 @@ def error_source(model_path, calib: Path, val: Path, size, num, method, cache) -
 def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out_onnx, epochs, lr, amax_lr,
             labels, augment=False, layer_weight=0.0, flip=False, learn_channel_scale=True, seed=0) -> dict:
     from yolov6_edge.quant.calibrate import calibrated_model, load_float_model
-    from yolov6_edge.quant.data import iter_batches
     from yolov6_edge.quant.interface import export_qdq, set_float
-    from yolov6_edge.quant.qat import augmented_batches, labelled_batches, qat
+    from yolov6_edge.quant.qat import qat, qat_batches
 
     model, _ = load_float_model(model_path)
     q = calibrated_model(model, model_path, calib / "images", size, num, method, cache=cache)
     set_float(q, float_layers, only=True)
-    if labels:
-        batches = labelled_batches(calib / "images", calib / "instances.json", size, 8, model.num_classes,
-                                   augment=augment, seed=seed)
-    elif augment:
-        batches = augmented_batches(q.calib_paths, size, 8, seed=seed)
-    else:
-        batches = list(iter_batches(q.calib_paths, size, 8))
+    batches = qat_batches(q, size, 8, model.num_classes, calib / "images",
+                          calib / "instances.json" if labels else None, augment, seed)
     t0 = time.time()
     hist = qat(q, model, batches, epochs=epochs, lr=lr, amax_lr=amax_lr, detection_weight=1.0 if labels else 0.0,
                layer_weight=layer_weight, flip=flip, learn_channel_scale=learn_channel_scale,

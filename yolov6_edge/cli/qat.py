@@ -40,9 +40,8 @@ def run(args) -> int:
     from ..atomic import atomic_write_text
     from ..models import default_input_size
     from ..quant.calibrate import calibrated_model, load_float_model, parse_skip
-    from ..quant.data import iter_batches
     from ..quant.interface import export_qdq, float_layers, set_float
-    from ..quant.qat import augmented_batches, labelled_batches, qat
+    from ..quant.qat import qat, qat_batches
 
     model, _ = load_float_model(args.model)
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
@@ -50,13 +49,8 @@ def run(args) -> int:
     qmodel = calibrated_model(model, args.model, args.images, size, args.num, args.method, cache=cache,
                               batch=args.batch, channel_scale=args.channel_scale)
     set_float(qmodel, parse_skip(args.skip, qmodel, args.model), only=True)
-    if args.labels:
-        batches = labelled_batches(args.images, args.labels, size, args.batch, model.num_classes,
-                                   augment=args.augment, seed=args.seed)
-    elif args.augment:
-        batches = augmented_batches(qmodel.calib_paths, size, args.batch, seed=args.seed)
-    else:
-        batches = list(iter_batches(qmodel.calib_paths, size, args.batch))
+    batches = qat_batches(qmodel, size, args.batch, model.num_classes, args.images, args.labels, args.augment,
+                          args.seed)
     history = qat(qmodel, model, batches, epochs=args.epochs, lr=args.lr, amax_lr=args.amax_lr,
                   temperature=args.temperature, detection_weight=args.det_weight if args.labels else 0.0,
                   learn_amax=args.amax_lr > 0, optimizer=args.optimizer, layer_weight=args.layer_weight,

@@ -153,6 +153,21 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     return history
 
 
+def qat_batches(qmodel, img_size, batch: int, num_classes: int, images_dir=None, annotations=None,
+                augment: bool = True, seed: int = 0):
+    """The batches QAT trains on: labelled (annotations given), augmented, or plain letterboxed images.
+
+    Without annotations the images are the ones calibration used (qmodel.calib_paths).
+    """
+    if annotations:
+        return labelled_batches(images_dir, annotations, img_size, batch, num_classes, seed, augment)
+    if augment:
+        return augmented_batches(qmodel.calib_paths, img_size, batch, seed)
+    from .data import iter_batches
+
+    return list(iter_batches(qmodel.calib_paths, img_size, batch))
+
+
 def labelled_batches(images_dir, annotations, img_size, batch: int, num_classes: int, seed: int = 0,
                      augment: bool = False):
     """(images 0..1, labels) batches from a COCO folder + JSON through the trainer's data pipeline.
