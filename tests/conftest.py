@@ -62,3 +62,28 @@ def random_lite_checkpoint(tmp_path):
             if isinstance(m, torch.nn.Conv2d):
                 m.weight.normal_(0, 0.3)
     return save_checkpoint(model, tmp_path / "m.pt")
+
+
+@pytest.fixture
+def labelled_images(tmp_path):
+    """Four small images, each with one bright 30x30 box labelled class 1-3: (image folder, COCO JSON)."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    imgs = tmp_path / "images"
+    imgs.mkdir()
+    rng = np.random.default_rng(0)
+    images, anns = [], []
+    for i in range(4):
+        img = rng.integers(0, 80, (60, 80, 3), dtype=np.uint8)
+        img[10:40, 20:50] = 220  # something for a detection loss to find
+        cv2.imwrite(str(imgs / f"{i}.png"), img)
+        images.append({"id": i + 1, "file_name": f"{i}.png", "height": 60, "width": 80})
+        anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1 + i % 3, "bbox": [20, 10, 30, 30],
+                     "area": 900, "iscrowd": 0})
+    ann = tmp_path / "instances.json"
+    ann.write_text(json.dumps({"images": images, "annotations": anns,
+                               "categories": [{"id": k, "name": f"c{k}"} for k in (1, 2, 3)]}))
+    return imgs, ann

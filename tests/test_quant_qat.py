@@ -1,7 +1,6 @@
 """QAT with channel-wise distillation: the losses against numpy references, and QAT lowering them."""
 import json
 
-import cv2
 import numpy as np
 import onnx
 import pytest
@@ -54,30 +53,12 @@ def test_learnable_amax_forward_equals_fixed_and_gradient_is_lsq():
     assert not q.learnable and float(q.amax) == 2.0 and "amax" in dict(q.named_buffers())
 
 
-def _images_and_labels(tmp_path):
-    imgs = tmp_path / "images"
-    imgs.mkdir()
-    rng = np.random.default_rng(0)
-    images, anns = [], []
-    for i in range(4):
-        img = rng.integers(0, 80, (60, 80, 3), dtype=np.uint8)
-        img[10:40, 20:50] = 220  # one bright box per image: something for the detection loss to find
-        cv2.imwrite(str(imgs / f"{i}.png"), img)
-        images.append({"id": i + 1, "file_name": f"{i}.png", "height": 60, "width": 80})
-        anns.append({"id": i + 1, "image_id": i + 1, "category_id": 1 + i % 3, "bbox": [20, 10, 30, 30],
-                     "area": 900, "iscrowd": 0})
-    ann = tmp_path / "instances.json"
-    ann.write_text(json.dumps({"images": images, "annotations": anns,
-                               "categories": [{"id": k, "name": f"c{k}"} for k in (1, 2, 3)]}))
-    return imgs, ann
-
-
 @pytest.mark.parametrize("labelled", [False, True])
-def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint, labelled):
+def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint, labelled_images, labelled):
     from yolov6_edge.quant.qdq import check_placement
 
     model = random_lite_checkpoint
-    imgs, ann = _images_and_labels(tmp_path)
+    imgs, ann = labelled_images
     out = tmp_path / "m_qat.onnx"
     args = ["qat", str(model), "--images", str(imgs), "--img", "64", "64", "--epochs", "10", "--lr", "3e-4",
             "--batch", "4", "-o", str(out)]
@@ -122,9 +103,9 @@ def _channel_scale_muls(m):
             if n.op_type == "Mul" and n.output[0] in q_inputs and n.input[1] in inits]
 
 
-def test_qat_skip_report_errors_name_the_file(tmp_path, random_lite_checkpoint, capsys):
+def test_qat_skip_report_errors_name_the_file(tmp_path, random_lite_checkpoint, labelled_images, capsys):
     model = random_lite_checkpoint
-    imgs, _ = _images_and_labels(tmp_path)
+    imgs, _ = labelled_images
     bad = tmp_path / "report.json"
     bad.write_text("{}")
     rc = main(["qat", str(model), "--images", str(imgs), "--img", "64", "64", "--skip", str(bad),
@@ -187,3 +168,43 @@ def test_layer_taps_compare_same_named_convs_and_detach():
     assert student[0].weight.grad is not None and teacher[0].weight.grad is None
     with pytest.raises(ValueError, match="teacher has no layer 'nope'"):
         LayerTaps(student, teacher, ["nope"])
+
+
+def _scored_qat(checkpoint, scores, epochs=3):
+    """QAT of a calibrated random model whose score is the next of `scores`; each scored state is kept."""
+    from yolov6_edge.quant.calibrate import load_float_model
+    from yolov6_edge.quant.interface import QuantConfig, calibrate, quantize
+    from yolov6_edge.quant.qat import qat
+
+    model, _ = load_float_model(checkpoint)
+    q = quantize(model, QuantConfig())
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.rand(2, 3, 64, 64, generator=g) for _ in range(2)]
+    calibrate(q, batches, "max")
+    x = torch.rand(1, 3, 64, 64, generator=g)
+    seen = []
+
+    def score(m):
+        assert not m.training  # scored as it will be evaluated and exported
+        with torch.no_grad():
+            seen.append(({k: v.detach().clone() for k, v in m.state_dict().items()}, m(x)[1].clone()))
+        return scores[len(seen) - 1]
+    log = []
+    qat(q, model, batches, epochs=epochs, lr=1e-3, layer_weight=1.0, score=score, score_every=1, score_log=log)
+    with torch.no_grad():
+        out = q.eval()(x)[1]
+    return q, seen, log, out
+
+
+@pytest.mark.parametrize("scores, kept", [([5.0, 1.0, 2.0, 3.0], 0), ([0.0, 1.0, 3.0, 2.0], 2)])
+def test_qat_ends_as_the_best_scored_model_start_included(random_lite_checkpoint, scores, kept):
+    q, seen, log, out = _scored_qat(random_lite_checkpoint, scores)
+    assert [e["score"] for e in log[:-1]] == scores and [e["epoch"] for e in log[:-1]] == [0, 1, 2, 3]
+    assert log[-1] == {"kept_epoch": kept}
+    state, want = seen[kept]
+    got = q.state_dict()
+    assert got.keys() == state.keys()
+    for k in state:
+        torch.testing.assert_close(got[k], state[k], rtol=0, atol=0, msg=k)
+    torch.testing.assert_close(out, want, rtol=0, atol=0)  # no stale fake-quantized weight survives
+    assert not torch.equal(seen[0][1], seen[-1][1])  # training moved the model, so the choice mattered

@@ -10,7 +10,8 @@ def register(subparsers, name):
     p = subparsers.add_parser(name, help="quantization-aware fine-tuning distilled from the float model",
                               description=__doc__.splitlines()[0])
     add_calibration_inputs(p, "image folder or list (calibration + training)", 512, "images used",
-                           "calibration method for the starting point")
+                           "calibration method for the starting point (default: the one the --skip report used, "
+                           "e.g. picked by `calibrate --method auto`; else max)", method_default=None)
     p.add_argument("-o", "--output", required=True, type=Path, help="QDQ ONNX to write")
     p.add_argument("--skip", default=None, help="comma-separated layers kept float (see `sensitivity`), or a "
                                                 "calibrate report JSON (<out>.quant.json) whose float_layers to keep")
@@ -30,6 +31,11 @@ def register(subparsers, name):
     p.add_argument("--learn-channel-scale", action=argparse.BooleanOptionalAction, default=True,
                    help="train the depthwise channel scales too (per-channel input steps; see --channel-scale)")
     p.add_argument("--seed", type=int, default=0, help="batch order and augmentation draws (runs differ by ~0.2 AP)")
+    p.add_argument("--eval-images", type=Path, default=None,
+                   help="labelled COCO image folder (not your test set): the start and every --eval-every epochs "
+                        "are scored by AP on it and the best is written, the start included")
+    p.add_argument("--eval-ann", type=Path, default=None, help="with --eval-images: its annotations JSON")
+    p.add_argument("--eval-every", type=int, default=4, help="with --eval-images: epochs between scores")
     p.add_argument("--temperature", type=float, default=1.0, help="channel-wise distillation temperature")
     p.add_argument("--layer-weight", type=float, default=1.0,
                    help="weight of the layer-wise term (every quantized conv vs its float twin; 0: off)")
@@ -38,33 +44,48 @@ def register(subparsers, name):
 
 def run(args) -> int:
     from ..atomic import atomic_write_text
+    from ..errors import fail
     from ..models import default_input_size
-    from ..quant.calibrate import calibrated_model, load_float_model, parse_skip
+    from ..quant.calibrate import calibrated_model, load_float_model, method_from_report, parse_skip
     from ..quant.interface import export_qdq, float_layers, set_float
     from ..quant.qat import qat, qat_batches
 
+    if bool(args.eval_images) != bool(args.eval_ann):
+        raise fail(args.model, "--eval-images and --eval-ann go together")
+    if args.eval_every < 1:
+        raise fail(args.model, f"--eval-every must be at least 1, not {args.eval_every}")
     model, _ = load_float_model(args.model)
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
     cache = args.cache or Path(args.output).with_suffix(".calib.json")
-    qmodel = calibrated_model(model, args.model, args.images, size, args.num, args.method, cache=cache,
+    method = args.method or method_from_report(args.skip) or "max"
+    qmodel = calibrated_model(model, args.model, args.images, size, args.num, method, cache=cache,
                               batch=args.batch, channel_scale=args.channel_scale)
     set_float(qmodel, parse_skip(args.skip, qmodel, args.model), only=True)
     batches = qat_batches(qmodel, size, args.batch, model.num_classes, args.images, args.labels, args.augment,
                           args.seed)
+    score, scores = None, []
+    if args.eval_images:
+        from ..quant.sensitivity import eval_ap
+
+        def score(m):
+            return eval_ap(m, args.eval_images, args.eval_ann, size)
     history = qat(qmodel, model, batches, epochs=args.epochs, lr=args.lr, amax_lr=args.amax_lr,
                   temperature=args.temperature, detection_weight=args.det_weight if args.labels else 0.0,
                   learn_amax=args.amax_lr > 0, optimizer=args.optimizer, layer_weight=args.layer_weight,
-                  learn_channel_scale=args.learn_channel_scale, seed=args.seed)
+                  learn_channel_scale=args.learn_channel_scale, seed=args.seed, score=score,
+                  score_every=args.eval_every, score_log=scores)
     export_qdq(qmodel, args.output, img_size=size)
     report = {"model": str(args.model), "images": str(args.images), "labels": str(args.labels or ""),
-              "num_images": len(qmodel.calib_paths), "epochs": args.epochs, "lr": args.lr,
+              "num_images": len(qmodel.calib_paths), "method": method, "epochs": args.epochs, "lr": args.lr,
               "amax_lr": args.amax_lr, "optimizer": args.optimizer, "temperature": args.temperature,
               "layer_weight": args.layer_weight, "augment": args.augment, "channel_scale": args.channel_scale,
               "learn_channel_scale": args.learn_channel_scale, "seed": args.seed,
-              "float_layers": float_layers(qmodel),
+              "float_layers": float_layers(qmodel), "eval_images": str(args.eval_images or ""),
+              "scores": scores,
               "history": history, "onnx": str(args.output)}
     atomic_write_text(Path(args.output).with_suffix(".qat.json"), json.dumps(report, indent=1))
-    print(f"QAT: {len(history)} steps, loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f}; "
+    kept = f"; kept epoch {scores[-1]['kept_epoch']} by AP on --eval-images" if scores else ""
+    print(f"QAT: {len(history)} steps, loss {history[0]['loss']:.4f} -> {history[-1]['loss']:.4f}{kept}; "
           f"wrote {args.output}")
     return 0
 

@@ -50,6 +50,31 @@ def calibrated_model(model, model_path, images, img_size=640, num=512, method="m
     return qmodel
 
 
+def method_cache(cache: Path, method: str) -> Path:
+    """Where `--method auto` keeps each candidate's calibration: OUT.calib.json -> OUT.calib.mse.json."""
+    return cache.with_name(f"{cache.stem}.{method}{cache.suffix}")
+
+
+def pick_method(model, model_path, images, img_size, num, eval_images, eval_ann, percentile=99.99, cache=None,
+                recalibrate=False, batch=8, channel_scale="depthwise"):
+    """Calibrate with every method; keep the one whose all-INT8 model scores the best AP on the eval images.
+
+    Which method wins depends on the model (YOLOv6Lite with channel scales: mse for S/M, percentile for L,
+    0.5-1.3 AP apart; docs/QUANTIZATION.md), so it is measured rather than guessed. Returns
+    (calibrated fake-quant model, method, {method: AP}).
+    """
+    from .sensitivity import eval_ap
+
+    best, aps = None, {}
+    for m in METHODS:
+        q = calibrated_model(model, model_path, images, img_size, num, m, percentile,
+                             method_cache(cache, m) if cache else None, recalibrate, batch, channel_scale)
+        aps[m] = eval_ap(q, eval_images, eval_ann, img_size)
+        if best is None or aps[m] > aps[best[0]]:  # ties keep the earlier (cheaper) method
+            best = (m, q)
+    return best[1], best[0], aps
+
+
 def parse_skip(skip, qmodel, source):
     """Layer names from a comma-separated string, a list, or a calibrate/qat report JSON (its float_layers)."""
     if skip in (None, "", "auto"):
@@ -65,11 +90,27 @@ def parse_skip(skip, qmodel, source):
 
 def float_layers_from_report(path: Path) -> list:
     try:
-        return list(json.loads(path.read_text())["float_layers"])
+        return list(_read_report(path)["float_layers"])
+    except (KeyError, TypeError):
+        raise fail(path, "not a calibrate/qat report JSON with a 'float_layers' list")
+
+
+def method_from_report(skip):
+    """The calibration method a calibrate report (`--skip OUT.quant.json`) used, else None."""
+    if not (isinstance(skip, (str, Path)) and str(skip).endswith(".json")):
+        return None
+    report = _read_report(Path(skip))
+    method = report.get("method") if isinstance(report, dict) else None
+    return method if method in METHODS else None
+
+
+def _read_report(path: Path):
+    try:
+        return json.loads(path.read_text())
     except FileNotFoundError:
         raise fail(path, "no such report")
-    except (ValueError, KeyError, TypeError):
-        raise fail(path, "not a calibrate/qat report JSON with a 'float_layers' list")
+    except ValueError:
+        raise fail(path, "not a calibrate/qat report JSON")
 
 
 def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method="max", skip=None,
@@ -77,9 +118,11 @@ def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method
                      recalibrate=False, batch=8, threads=None, channel_scale="depthwise") -> dict:
     """Calibrate `model_path` on `images` (folder or list) and write an INT8 QDQ ONNX to `out_onnx`.
 
-    skip: layer names kept in float, or "auto" with max_ap_drop (+ eval_images, eval_ann) to choose the
-    fewest float layers that bring INT8 within max_ap_drop AP of float. The cache defaults to
-    <out_onnx>.calib.json. Returns a report dict, also written to <out_onnx>.quant.json.
+    method: one of METHODS, or "auto" (needs eval_images, eval_ann) to calibrate with each and keep the best
+    by AP on the eval images. skip: layer names kept in float, or "auto" with max_ap_drop (+ eval_images,
+    eval_ann) to choose the fewest float layers that bring INT8 within max_ap_drop AP of float. The cache
+    defaults to <out_onnx>.calib.json (with "auto", one per method: <out_onnx>.calib.<method>.json).
+    Returns a report dict, also written to <out_onnx>.quant.json.
     """
     if threads:
         torch.set_num_threads(threads)
@@ -91,10 +134,21 @@ def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method
     if img_size is None:
         img_size = default_input_size(getattr(model, "model_name", ""))
     img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-    qmodel = calibrated_model(model, model_path, images, img_size, num, method, percentile, cache, recalibrate, batch,
-                              channel_scale)
+    method_ap = None
+    if method == "auto":
+        if not eval_images or not eval_ann:
+            raise fail(model_path, "--method auto needs --eval-images and --eval-ann (labelled images to score "
+                                   "each calibration method on)")
+        qmodel, method, method_ap = pick_method(model, model_path, images, img_size, num, eval_images, eval_ann,
+                                                percentile, cache, recalibrate, batch, channel_scale)
+        cache = method_cache(cache, method)
+    else:
+        qmodel = calibrated_model(model, model_path, images, img_size, num, method, percentile, cache, recalibrate,
+                                  batch, channel_scale)
     report = {"model": str(model_path), "images": str(images), "num_images": len(qmodel.calib_paths),
               "method": method, "channel_scale": channel_scale, "img_size": list(img_size), "cache": str(cache)}
+    if method_ap is not None:
+        report["method_ap"] = method_ap  # all-INT8 AP on the eval images per method; "method" is the best
     if skip == "auto":
         if max_ap_drop is None or not eval_images or not eval_ann:
             raise fail(model_path, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")

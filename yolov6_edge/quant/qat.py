@@ -70,7 +70,8 @@ class QATLoss:
 def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: float = 1e-3,
         temperature: float = 1.0, feature_weight: float = 1.0, output_weight: float = 1.0,
         detection_weight: float = 0.0, learn_amax: bool = True, optimizer: str = "adam",
-        layer_weight: float = 0.0, flip: bool = False, seed: int = 0, learn_channel_scale: bool = True) -> list:
+        layer_weight: float = 0.0, flip: bool = False, seed: int = 0, learn_channel_scale: bool = True,
+        score=None, score_every: int = 4, score_log: list = None) -> list:
     """Fine-tune `qmodel` in place; returns one dict of loss parts per step.
 
     batches: a re-iterable of float images [B,3,H,W] in 0..1, or of (images, labels [M,6]) pairs
@@ -81,6 +82,11 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     a small image set gives twice the views; labelled batches bring their own augmentations.
     learn_channel_scale: the depthwise channel scales (see QuantConv2d) train with the weights' learning
     rate, floored at CHANNEL_SCALE_FLOOR; the export then carries the learned Mul and w * a.
+    score: callable(qmodel) -> float, higher is better (AP on labelled images that are not the test set).
+    The start and every `score_every` epochs (and the last) are scored and `qmodel` ends as the best of
+    them, the start included: QAT can lose AP on a model PTQ already brought to float level (Lite-M from
+    mse PTQ, docs/QUANTIZATION.md), and then it should hand back what it was given. score_log, if a list,
+    receives {"epoch": e, "score": s} for each (epoch 0: the start) and {"kept_epoch": e}.
     """
     from .interface import CHANNEL_SCALE_FLOOR, quant_layers
 
@@ -112,6 +118,9 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     loss_fn = QATLoss(qmodel, temperature, feature_weight, output_weight, detection_weight, layer_weight)
     taps = LayerTaps(qmodel, teacher, list(layers)) if layer_weight > 0 else None
     gen = torch.Generator().manual_seed(seed)
+    best = None
+    if score is not None:
+        best = _scored(qmodel, qconvs, score, 0, score_log, None)
     train_with_frozen_bn(qmodel)  # an unfused model may still hold BN
     history = []
     try:
@@ -141,6 +150,9 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
                             m.channel_scale.clamp_(min=CHANNEL_SCALE_FLOOR)
                 history.append({"loss": value, **parts})
                 bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+            if score is not None and ((epoch + 1) % score_every == 0 or epoch + 1 == epochs):
+                best = _scored(qmodel, qconvs, score, epoch + 1, score_log, best)
+                train_with_frozen_bn(qmodel)
     finally:
         if taps is not None:
             taps.remove()
@@ -148,9 +160,32 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
         for m in qconvs:
             m.input_quantizer.set_learnable(False)
             m.set_channel_scale_learnable(False)
-            m.calibrate_weight()  # the last step moved the weights: eval and export use their final scales
-            m._wq = None
+        _refresh_weight_scales(qconvs)  # the last step moved the weights: eval and export use their final scales
+    if best is not None:
+        qmodel.load_state_dict(best["state"])
+        _refresh_weight_scales(qconvs)
+        if score_log is not None:
+            score_log.append({"kept_epoch": best["epoch"]})
     return history
+
+
+def _refresh_weight_scales(qconvs) -> None:
+    for m in qconvs:
+        m.calibrate_weight()
+        m._wq = None  # drop the fake-quantized weight cached by an eval-mode forward
+
+
+def _scored(qmodel, qconvs, score, epoch: int, log, best):
+    """Score qmodel as it stands, in eval mode with up-to-date weight scales; keep a copy if it is the best."""
+    _refresh_weight_scales(qconvs)
+    qmodel.eval()
+    value = float(score(qmodel))
+    if log is not None:
+        log.append({"epoch": epoch, "score": value})
+    if best is None or value > best["score"]:  # ties keep the earlier model: fewer steps from the start
+        best = {"epoch": epoch, "score": value,
+                "state": {k: v.detach().clone() for k, v in qmodel.state_dict().items()}}
+    return best
 
 
 def qat_batches(qmodel, img_size, batch: int, num_classes: int, images_dir=None, annotations=None,
