@@ -46,12 +46,10 @@ def error_source(model_path, calib: Path, val: Path, size, num, method, cache) -
 
 
 def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out_onnx, epochs, lr, amax_lr,
-            labels, augment=False, layer_weight=0.0, flip=False, learn_channel_scale=True, seed=0,
-            keep_best=False) -> dict:
+            labels, augment=False, layer_weight=0.0, flip=False, learn_channel_scale=True, seed=0) -> dict:
     from yolov6_edge.quant.calibrate import calibrated_model, load_float_model
     from yolov6_edge.quant.interface import export_qdq, set_float
     from yolov6_edge.quant.qat import qat, qat_batches
-    from yolov6_edge.quant.sensitivity import eval_ap
 
     model, _ = load_float_model(model_path)
     q = calibrated_model(model, model_path, calib / "images", size, num, method, cache=cache)
@@ -59,16 +57,13 @@ def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out
     batches = qat_batches(q, size, 8, model.num_classes, calib / "images",
                           calib / "instances.json" if labels else None, augment, seed)
     t0 = time.time()
-    scores = []
-    # the start and every 4 epochs scored on the calibration labels (as the partial search is), never on val
-    score = (lambda m: eval_ap(m, calib / "images", calib / "instances.json", size)) if keep_best else None
     hist = qat(q, model, batches, epochs=epochs, lr=lr, amax_lr=amax_lr, detection_weight=1.0 if labels else 0.0,
                layer_weight=layer_weight, flip=flip, learn_channel_scale=learn_channel_scale,
-               seed=seed, score=score, score_log=scores)
+               seed=seed)
     export_qdq(q, out_onnx, img_size=size)
     return {"epochs": epochs, "lr": lr, "amax_lr": amax_lr, "labels": labels, "augment": augment,
             "layer_weight": layer_weight, "flip": flip, "learn_channel_scale": learn_channel_scale,
-            "seed": seed, "keep_best": keep_best, "scores": scores, "steps": len(hist),
+            "seed": seed, "steps": len(hist),
             "seconds": round(time.time() - t0, 1), "loss_first": hist[0], "loss_last": hist[-1]}
 
 

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("YOLOV6_EDGE_SHARED", ROOT.parent / "shared"))
 SIZE = (320, 320)
 NUM_CALIB = 160
-KEEP_BEST = "; QAT keeps the best of its start and every 4 epochs by AP on the calibration labels"
 
 
 def report(res, args, argv) -> list:
@@ -45,7 +44,6 @@ def report(res, args, argv) -> list:
               f"{', training augmentations' if args.qat_augment else ''}"
               f"{', learned channel scales' if args.qat_learn_channel_scale else ', fixed channel scales'}"
               f"{', random flips' if args.qat_flip and not (args.qat_labels or args.qat_augment) else ''}"
-              f"{KEEP_BEST if args.qat_keep_best else ''}"
               ". Latency: batch 1, one ORT thread, median of 50 runs, same process; INT8 ms is the last PTQ "
               "method's model."]
     return lines
@@ -67,8 +65,6 @@ def main(argv=None) -> int:
     p.add_argument("--qat-learn-channel-scale", action=argparse.BooleanOptionalAction, default=True,
                    help="QAT trains the depthwise channel scales too")
     p.add_argument("--qat-seed", type=int, default=0, help="QAT batch order and augmentation draws")
-    p.add_argument("--qat-keep-best", action="store_true",
-                   help="QAT ends as the best of its start and every 4 epochs by AP on the calibration labels")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "quant_lite.json")
     args = p.parse_args(argv)
     import onnxruntime
@@ -80,8 +76,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="quant_lite_"))
     qat_args = dict(epochs=args.qat_epochs, lr=args.qat_lr, amax_lr=args.qat_amax_lr, labels=args.qat_labels,
                     augment=args.qat_augment, layer_weight=args.qat_layer_weight, flip=args.qat_flip,
-                    learn_channel_scale=args.qat_learn_channel_scale, seed=args.qat_seed,
-                    keep_best=args.qat_keep_best)
+                    learn_channel_scale=args.qat_learn_channel_scale, seed=args.qat_seed)
     res = {"args": vars(args), "img_size": SIZE, "num_calib": NUM_CALIB, "onnxruntime": onnxruntime.__version__,
            "torch": torch.__version__, "models": {}}
     coco = SHARED / "coco"

@@ -1,6 +1,7 @@
 """`yolov6-edge qat MODEL --images DIR -o OUT.onnx`: QAT distilled from the float model -> INT8 QDQ ONNX."""
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from .quant_args import add_calibration_inputs
@@ -32,8 +33,8 @@ def register(subparsers, name):
                    help="train the depthwise channel scales too (per-channel input steps; see --channel-scale)")
     p.add_argument("--seed", type=int, default=0, help="batch order and augmentation draws (runs differ by ~0.2 AP)")
     p.add_argument("--eval-images", type=Path, default=None,
-                   help="labelled COCO image folder (not your test set): the start and every --eval-every epochs "
-                        "are scored by AP on it and the best is written, the start included")
+                   help="labelled COCO image folder, neither your test set nor --images: the start and every "
+                        "--eval-every epochs are scored by AP on it and the best is written, the start included")
     p.add_argument("--eval-ann", type=Path, default=None, help="with --eval-images: its annotations JSON")
     p.add_argument("--eval-every", type=int, default=4, help="with --eval-images: epochs between scores")
     p.add_argument("--temperature", type=float, default=1.0, help="channel-wise distillation temperature")
@@ -54,6 +55,10 @@ def run(args) -> int:
         raise fail(args.model, "--eval-images and --eval-ann go together")
     if args.eval_every < 1:
         raise fail(args.model, f"--eval-every must be at least 1, not {args.eval_every}")
+    if args.eval_images and Path(args.eval_images).resolve() == Path(args.images).resolve():
+        # measured: on its own training images QAT of YOLOv6Lite-M gained 0.14 AP while it lost 0.86 on val
+        print(f"warning: {args.eval_images}: QAT trains on these images, so AP on them says little about "
+              "AP elsewhere; score on labelled images it does not train on", file=sys.stderr)
     model, _ = load_float_model(args.model)
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
     cache = args.cache or Path(args.output).with_suffix(".calib.json")
