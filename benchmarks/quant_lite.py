@@ -11,8 +11,9 @@ multi-label, max 300). Latency: batch 1, one ORT thread, median of 50 runs, all 
     python benchmarks/quant_lite.py [--models s m l] [--method entropy] [--qat-epochs 4] [--qat-labels]
         [--qat-layer-weight 1 --qat-augment --qat-lr 1e-4]
 
-The recorded results (benchmarks/results/quant_lite*.md) used `--qat-epochs 16 --qat-lr 1e-4
---qat-layer-weight 1 --qat-augment`, the recipe `yolov6-edge qat` defaults to.
+The recorded results (benchmarks/results/quant_lite*.md) used `--method mse` (S, M) or `--method percentile`
+(L), the methods the calibration labels pick (quant_methods.py), with `--ptq-methods max entropy mse percentile
+--qat-epochs 16 --qat-lr 1e-4 --qat-layer-weight 1 --qat-augment`, the recipe `yolov6-edge qat` defaults to.
 """
 import argparse
 import json
