@@ -20,6 +20,7 @@ METHOD_AP = {"max": 20.0, "entropy": 27.0, "percentile": 28.0, "mse": 29.5}  # m
 def _fake_ap(model, *args, **kwargs):
     if not quant_layers(model):
         return FLOAT_AP
+    _fake_ap.int8_calls += 1
     return METHOD_AP[model.quant_config.method]
 
 
@@ -57,8 +58,10 @@ def test_method_auto_keeps_the_best_method_and_its_cache(tmp_path, random_lite_c
     args = ["calibrate", str(random_lite_checkpoint), "--images", str(imgs), "--img", "64", "64", "--num", "4",
             "--batch", "2", "--method", "auto", "--eval-images", str(imgs), "--eval-ann", str(ann),
             "--skip", "auto", "--max-ap-drop", "1.0", "-o", str(out)]
+    _fake_ap.int8_calls = 0
     assert main(args) == 0
     assert "picked mse" in capsys.readouterr().out
+    assert _fake_ap.int8_calls == len(METHOD_AP)  # the partial search reuses the picked method's score
     report = json.loads(out.with_suffix(".quant.json").read_text())
     assert report["method"] == "mse" and report["method_ap"] == METHOD_AP
     assert report["float_layers"] == [] and report["partial"]["met"]

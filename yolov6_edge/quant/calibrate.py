@@ -59,8 +59,8 @@ def pick_method(model, model_path, images, img_size, num, eval_images, eval_ann,
                 recalibrate=False, batch=8, channel_scale="depthwise"):
     """Calibrate with every method; keep the one whose all-INT8 model scores the best AP on the eval images.
 
-    Which method wins depends on the model (YOLOv6Lite with channel scales: mse for S/M, percentile for L,
-    0.5-1.3 AP apart; docs/QUANTIZATION.md), so it is measured rather than guessed. Returns
+    Which method wins depends on the model (YOLOv6Lite with channel scales: mse, percentile or both within
+    0.2 AP, 0.5-1.3 above entropy; docs/QUANTIZATION.md), so it is measured rather than guessed. Returns
     (calibrated fake-quant model, method, {method: AP}).
     """
     from .sensitivity import eval_ap
@@ -79,7 +79,7 @@ def parse_skip(skip, qmodel, source):
     """Layer names from a comma-separated string, a list, or a calibrate/qat report JSON (its float_layers)."""
     if skip in (None, "", "auto"):
         return []
-    if isinstance(skip, (str, Path)) and str(skip).endswith(".json"):
+    if _is_report(skip):
         skip = float_layers_from_report(Path(skip))
     names = [s.strip() for s in (skip.split(",") if isinstance(skip, str) else skip) if s.strip()]
     unknown = [n for n in names if n not in quant_layers(qmodel)]
@@ -97,11 +97,15 @@ def float_layers_from_report(path: Path) -> list:
 
 def method_from_report(skip):
     """The calibration method a calibrate report (`--skip OUT.quant.json`) used, else None."""
-    if not (isinstance(skip, (str, Path)) and str(skip).endswith(".json")):
+    if not _is_report(skip):
         return None
     report = _read_report(Path(skip))
     method = report.get("method") if isinstance(report, dict) else None
     return method if method in METHODS else None
+
+
+def _is_report(skip) -> bool:
+    return isinstance(skip, (str, Path)) and str(skip).endswith(".json")
 
 
 def _read_report(path: Path):
@@ -154,7 +158,9 @@ def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method
             raise fail(model_path, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
         from .partial import choose_float_layers
 
-        chosen = choose_float_layers(model, qmodel, eval_images, eval_ann, img_size, max_ap_drop)
+        # --method auto already scored this all-INT8 model on the same images
+        known = {0: method_ap[method]} if method_ap else None
+        chosen = choose_float_layers(model, qmodel, eval_images, eval_ann, img_size, max_ap_drop, known=known)
         float_names = chosen["float_layers"]
         report["partial"] = chosen
     else:

@@ -9,11 +9,12 @@ from .sensitivity import eval_ap, proxy_ranking
 
 
 def choose_float_layers(model, qmodel, eval_images, eval_ann, img_size, max_ap_drop, calib_batches=None,
-                        ranking=None) -> dict:
+                        ranking=None, known=None) -> dict:
+    """known: {number of float layers: AP} already measured on these images (e.g. {0: all-INT8 AP})."""
     float_ap = eval_ap(model, eval_images, eval_ann, img_size)
     if ranking is None:
         ranking = proxy_ranking(model, qmodel, calib_batches or _default_batches(qmodel, img_size))
-    tried = {}
+    tried = dict(known or {})
 
     def ap_with(k):
         if k not in tried:
