@@ -3,6 +3,7 @@
 Every AP is measured on an ONNX file with ONNX Runtime (the artefact users deploy), on the validation set;
 choices (partial float layers, QAT) only ever see the calibration set and its labels.
 """
+import math
 import time
 from pathlib import Path
 
@@ -46,7 +47,8 @@ def error_source(model_path, calib: Path, val: Path, size, num, method, cache) -
 
 
 def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out_onnx, epochs, lr, amax_lr,
-            labels, augment=False, layer_weight=0.0, flip=False, learn_channel_scale=True, seed=0) -> dict:
+            labels, augment=False, layer_weight=0.0, flip=False, learn_channel_scale=True, seed=0,
+            weight_bound=math.inf) -> dict:
     from yolov6_edge.quant.calibrate import calibrated_model, load_float_model
     from yolov6_edge.quant.interface import export_qdq, set_float
     from yolov6_edge.quant.qat import qat, qat_batches
@@ -59,11 +61,11 @@ def run_qat(model_path, calib: Path, size, num, method, cache, float_layers, out
     t0 = time.time()
     hist = qat(q, model, batches, epochs=epochs, lr=lr, amax_lr=amax_lr, detection_weight=1.0 if labels else 0.0,
                layer_weight=layer_weight, flip=flip, learn_channel_scale=learn_channel_scale,
-               seed=seed)
+               seed=seed, weight_bound=weight_bound)
     export_qdq(q, out_onnx, img_size=size)
     return {"epochs": epochs, "lr": lr, "amax_lr": amax_lr, "labels": labels, "augment": augment,
             "layer_weight": layer_weight, "flip": flip, "learn_channel_scale": learn_channel_scale,
-            "seed": seed, "steps": len(hist),
+            "seed": seed, "weight_bound": weight_bound, "steps": len(hist),
             "seconds": round(time.time() - t0, 1), "loss_first": hist[0], "loss_last": hist[-1]}
 
 

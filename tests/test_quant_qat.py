@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from yolov6_edge.cli.main import main
+from yolov6_edge.cli.qat import WEIGHT_BOUND
 from yolov6_edge.quant.distill import channel_wise_distillation
 from yolov6_edge.quant.fake_quant import TensorQuantizer
 
@@ -63,10 +64,11 @@ def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint
     args = ["qat", str(model), "--images", str(imgs), "--img", "64", "64", "--epochs", "10", "--lr", "3e-4",
             "--batch", "4", "-o", str(out)]
     if labelled:
-        args += ["--labels", str(ann), "--augment", "--no-learn-channel-scale", "--seed", "3"]
+        args += ["--labels", str(ann), "--augment", "--no-learn-channel-scale", "--seed", "3", "--weight-bound", "0.5"]
     assert main(args) == 0
     report = json.loads(out.with_suffix(".qat.json").read_text())
     assert (report["seed"], report["learn_channel_scale"]) == ((3, False) if labelled else (0, True))
+    assert report["weight_bound"] == ("0.5" if labelled else f"{WEIGHT_BOUND:g}")
     hist = report["history"]
     assert len(hist) == 10
     assert ("det" in hist[0]) == labelled
@@ -112,6 +114,11 @@ def test_qat_skip_report_errors_name_the_file(tmp_path, random_lite_checkpoint, 
                "-o", str(tmp_path / "o.onnx")])
     assert rc != 0
     assert "report.json" in capsys.readouterr().err
+    rc = main(["qat", str(model), "--images", str(imgs), "--img", "64", "64", "--weight-bound", "-1",
+               "-o", str(tmp_path / "o.onnx")])
+    assert rc != 0
+    err = capsys.readouterr().err
+    assert model.name in err and "--weight-bound must be >= 0" in err
 
 
 @pytest.mark.parametrize("name,want", [("yolov6n", "siou"), ("yolov6s", "giou"), ("yolov6m", "ciou"),
@@ -208,3 +215,59 @@ def test_qat_ends_as_the_best_scored_model_start_included(random_lite_checkpoint
         torch.testing.assert_close(got[k], state[k], rtol=0, atol=0, msg=k)
     torch.testing.assert_close(out, want, rtol=0, atol=0)  # no stale fake-quantized weight survives
     assert not torch.equal(seen[0][1], seen[-1][1])  # training moved the model, so the choice mattered
+
+
+def _bounded_qat(checkpoint, bound, lr=1e-2):
+    """QAT of a calibrated random model at a large rate; returns (start weights and steps, model after)."""
+    from yolov6_edge.quant.calibrate import load_float_model
+    from yolov6_edge.quant.interface import QuantConfig, calibrate, quant_layers, quantize
+    from yolov6_edge.quant.qat import qat
+
+    model, _ = load_float_model(checkpoint)
+    q = quantize(model, QuantConfig())
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.rand(2, 3, 64, 64, generator=g) for _ in range(2)]
+    calibrate(q, batches, "max")
+    start = {}
+    for name, m in quant_layers(q).items():
+        w = m.conv.weight.detach().clone()
+        # numpy reference of one weight step: per output channel max |w * a| / 127, back in w's units
+        a = m.channel_scale.detach().numpy() if m.channel_scaled else np.ones(w.shape[0], np.float32)
+        eff = w.numpy() * a.reshape(-1, *([1] * (w.dim() - 1)))
+        step = np.abs(eff.reshape(w.shape[0], -1)).max(1) / 127 / a
+        start[name] = (w.numpy(), step, m.conv.bias.detach().clone() if m.conv.bias is not None else None)
+    qat(q, model, batches, epochs=2, lr=lr, layer_weight=1.0, weight_bound=bound)
+    return start, quant_layers(q)
+
+
+@pytest.mark.parametrize("bound", [0.0, 1.0])
+def test_qat_weight_bound_keeps_each_weight_within_its_start_steps(random_lite_checkpoint, bound):
+    start, layers = _bounded_qat(random_lite_checkpoint, bound)
+    moved_bias = 0
+    for name, m in layers.items():
+        w0, step, b0 = start[name]
+        w = m.conv.weight.detach().numpy()
+        limit = bound * step.reshape(-1, *([1] * (w.ndim - 1)))
+        assert (np.abs(w - w0) <= limit * (1 + 1e-5) + 1e-12).all(), name
+        if bound == 0:
+            np.testing.assert_array_equal(w, w0)
+        if b0 is not None:
+            moved_bias += not torch.equal(m.conv.bias.detach(), b0)
+    assert moved_bias  # biases stay free: a frozen-weight QAT still learns something
+    if bound:
+        # the bound is reached: at this rate free weights would go further
+        assert any((np.abs(m.conv.weight.detach().numpy() - start[n][0])
+                    >= 0.99 * bound * start[n][1].reshape(-1, *([1] * (start[n][0].ndim - 1)))).any()
+                   for n, m in layers.items())
+
+
+def test_qat_without_bound_moves_weights_further_than_one_step(random_lite_checkpoint):
+    start, layers = _bounded_qat(random_lite_checkpoint, float("inf"))
+    assert any((np.abs(m.conv.weight.detach().numpy() - start[n][0])
+                > 1.01 * start[n][1].reshape(-1, *([1] * (start[n][0].ndim - 1)))).any()
+               for n, m in layers.items())
+
+
+def test_qat_rejects_a_negative_weight_bound(random_lite_checkpoint):
+    with pytest.raises(ValueError, match="weight_bound must be >= 0"):
+        _bounded_qat(random_lite_checkpoint, -1.0)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from .quant_args import add_calibration_inputs
 
+WEIGHT_BOUND = float("inf")
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="quantization-aware fine-tuning distilled from the float model",
@@ -25,6 +27,10 @@ def register(subparsers, name):
     p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
     p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of the weights (cosine decay)")
+    p.add_argument("--weight-bound", type=float, default=WEIGHT_BOUND, metavar="STEPS",
+                   help="how far a quantized weight may move from the calibrated start, in quantization steps of "
+                        "its output channel (default %(default)g; inf: free; 0: weights frozen, only amax, "
+                        "channel scales and biases learn)")
     p.add_argument("--amax-lr", type=float, default=1e-3,
                    help="relative learning rate of the activation amax (0: keep the calibrated values)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
@@ -53,6 +59,8 @@ def run(args) -> int:
 
     if bool(args.eval_images) != bool(args.eval_ann):
         raise fail(args.model, "--eval-images and --eval-ann go together")
+    if not args.weight_bound >= 0:  # also catches nan
+        raise fail(args.model, f"--weight-bound must be >= 0 quantization steps (inf: free), not {args.weight_bound}")
     if args.eval_every < 1:
         raise fail(args.model, f"--eval-every must be at least 1, not {args.eval_every}")
     if args.eval_images and Path(args.eval_images).resolve() == Path(args.images).resolve():
@@ -78,10 +86,11 @@ def run(args) -> int:
                   temperature=args.temperature, detection_weight=args.det_weight if args.labels else 0.0,
                   learn_amax=args.amax_lr > 0, optimizer=args.optimizer, layer_weight=args.layer_weight,
                   learn_channel_scale=args.learn_channel_scale, seed=args.seed, score=score,
-                  score_every=args.eval_every, score_log=scores)
+                  score_every=args.eval_every, score_log=scores, weight_bound=args.weight_bound)
     export_qdq(qmodel, args.output, img_size=size)
     report = {"model": str(args.model), "images": str(args.images), "labels": str(args.labels or ""),
               "num_images": len(qmodel.calib_paths), "method": method, "epochs": args.epochs, "lr": args.lr,
+              "weight_bound": f"{args.weight_bound:g}",
               "amax_lr": args.amax_lr, "optimizer": args.optimizer, "temperature": args.temperature,
               "layer_weight": args.layer_weight, "augment": args.augment, "channel_scale": args.channel_scale,
               "learn_channel_scale": args.learn_channel_scale, "seed": args.seed,

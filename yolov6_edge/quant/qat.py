@@ -71,7 +71,7 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
         temperature: float = 1.0, feature_weight: float = 1.0, output_weight: float = 1.0,
         detection_weight: float = 0.0, learn_amax: bool = True, optimizer: str = "adam",
         layer_weight: float = 0.0, flip: bool = False, seed: int = 0, learn_channel_scale: bool = True,
-        score=None, score_every: int = 4, score_log: list = None) -> list:
+        score=None, score_every: int = 4, score_log: list = None, weight_bound: float = math.inf) -> list:
     """Fine-tune `qmodel` in place; returns one dict of loss parts per step.
 
     batches: a re-iterable of float images [B,3,H,W] in 0..1, or of (images, labels [M,6]) pairs
@@ -82,6 +82,10 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     a small image set gives twice the views; labelled batches bring their own augmentations.
     learn_channel_scale: the depthwise channel scales (see QuantConv2d) train with the weights' learning
     rate, floored at CHANNEL_SCALE_FLOOR; the export then carries the learned Mul and w * a.
+    weight_bound: how far each quantized conv's weight may move from where QAT found it, in quantization
+    steps of its output channel at the start (inf: no bound; 0: weights frozen, only amax, channel scales
+    and biases learn). With a bound of 1 a weight can change its rounding, as in AdaRound, but it cannot
+    wander: on 160 images free weights fit those images (see docs/QUANTIZATION.md).
     score: callable(qmodel) -> float, higher is better (AP on labelled images that are not the test set).
     The start and every `score_every` epochs (and the last) are scored and `qmodel` ends as the best of
     them, the start included: QAT can lose AP on a model PTQ already brought to float level (Lite-M from
@@ -117,6 +121,7 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, steps) / steps)))
     loss_fn = QATLoss(qmodel, temperature, feature_weight, output_weight, detection_weight, layer_weight)
     taps = LayerTaps(qmodel, teacher, list(layers)) if layer_weight > 0 else None
+    bounds = _weight_bounds(qconvs, weight_bound)
     gen = torch.Generator().manual_seed(seed)
     best = None
     if score is not None:
@@ -148,6 +153,8 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
                             m.input_quantizer.amax.clamp_(min=1e-4)
                         if m.channel_scale_learnable:
                             m.channel_scale.clamp_(min=CHANNEL_SCALE_FLOOR)
+                    for w, lo, hi in bounds:
+                        torch.maximum(torch.minimum(w, hi, out=w), lo, out=w)
                 history.append({"loss": value, **parts})
                 bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
             if score is not None and ((epoch + 1) % score_every == 0 or epoch + 1 == epochs):
@@ -167,6 +174,25 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
         if score_log is not None:
             score_log.append({"kept_epoch": best["epoch"]})
     return history
+
+
+def _weight_bounds(qconvs, steps: float) -> list:
+    """(weight, low, high) for each quantized conv: its start value +- `steps` of its start weight step."""
+    if not math.isfinite(steps):
+        return []
+    if steps < 0:
+        raise ValueError(f"weight_bound must be >= 0 (quantization steps), got {steps}")
+    out = []
+    for m in qconvs:
+        if not (m.quantized and m.weight_quantizer.enabled):
+            continue
+        w = m.conv.weight.detach()
+        step = m.weight_quantizer.scale().detach().reshape(-1).to(w)
+        if m.channel_scaled:  # the step is in w * a: back to w
+            step = step / m.channel_scale.detach().reshape(-1)
+        margin = (steps * step).reshape(-1, *([1] * (w.dim() - 1)))
+        out.append((m.conv.weight.data, w - margin, w + margin))
+    return out
 
 
 def _refresh_weight_scales(qconvs) -> None:
