@@ -268,6 +268,7 @@ def test_qat_without_bound_moves_weights_further_than_one_step(random_lite_check
                for n, m in layers.items())
 
 
-def test_qat_rejects_a_negative_weight_bound(random_lite_checkpoint):
+@pytest.mark.parametrize("bound", [-1.0, float("nan")])
+def test_qat_rejects_a_negative_weight_bound(random_lite_checkpoint, bound):
     with pytest.raises(ValueError, match="weight_bound must be >= 0"):
-        _bounded_qat(random_lite_checkpoint, -1.0)
+        _bounded_qat(random_lite_checkpoint, bound)

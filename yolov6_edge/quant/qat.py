@@ -178,10 +178,10 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
 
 def _weight_bounds(qconvs, steps: float) -> list:
     """(weight, low, high) for each quantized conv: its start value +- `steps` of its start weight step."""
-    if not math.isfinite(steps):
-        return []
-    if steps < 0:
+    if not steps >= 0:  # nan too
         raise ValueError(f"weight_bound must be >= 0 (quantization steps), got {steps}")
+    if math.isinf(steps):
+        return []
     out = []
     for m in qconvs:
         if not (m.quantized and m.weight_quantizer.enabled):
