@@ -36,12 +36,60 @@ def test_cli_bench_writes_json_and_rejects_bad_arguments(tmp_path, capsys):
     out = tmp_path / "r.json"
     assert main(["bench", str(src), "--batch", "2", "--warmup", "0", "--iters", "2", "--json", str(out)]) == 0
     rep = json.loads(out.read_text())
-    assert [(r["mode"], r["batch"]) for r in rep["results"]] == [("model", 2)]
+    assert [(r["mode"], r["batch"]) for r in rep["models"][0]["results"]] == [("model", 2)]
     assert "img/s" in capsys.readouterr().out
     assert main(["bench", str(src), "--iters", "0"]) == 2
     assert "iters must be >= 1" in capsys.readouterr().err
     with pytest.raises(Yolov6EdgeError, match="model.txt"):
         bench(tmp_path / "model.txt", iters=1)
+
+
+class _Recorder:
+    """A Backend that records the order of calls in a shared log (to check the interleaving)."""
+
+    layout, names, max_batch, input_size = "boxes_xyxy+scores", ["a"], 4, (16, 16)
+
+    def __init__(self, tag, log):
+        self.tag, self.log = tag, log
+
+    def __call__(self, blob):
+        self.log.append((self.tag, blob.shape[0]))
+        return np.zeros((blob.shape[0], 4, 4), np.float32), np.zeros((blob.shape[0], 4, 1), np.float32)
+
+
+def test_bench_many_interleaves_models_and_reports_ratios_to_the_first():
+    from yolov6_edge.bench import bench_many, format_table
+
+    log = []
+    rep = bench_many([_Recorder("a", log), _Recorder("b", log), _Recorder("c", log)], batches=(1, 2), warmup=2,
+                     iters=3)
+    # per batch: 2 warm-up calls of each model in turn, then 3 rounds of a, b, c
+    one_batch = ["a", "a", "b", "b", "c", "c"] + ["a", "b", "c"] * 3
+    assert [t for t, _ in log] == one_batch * 2
+    assert [b for _, b in log] == [1] * len(one_batch) + [2] * len(one_batch)
+    assert rep["interleaved"] and len(rep["models"]) == 3
+    for m in rep["models"]:
+        for row, first in zip(m["results"], rep["models"][0]["results"]):
+            assert row["ratio_to_first"] == pytest.approx(row["latency_ms"]["p50"] / first["latency_ms"]["p50"])
+        assert m["ratio_to_first"] == m["results"][0]["ratio_to_first"]
+    assert all(r["ratio_to_first"] == 1.0 for r in rep["models"][0]["results"])
+    assert format_table(rep).count("x\n") + 1 >= 6  # one row per model and batch
+    json.dumps(rep)
+
+
+def test_cli_bench_several_files_one_backend_each(tmp_path, capsys):
+    pytest.importorskip("openvino")
+    src = tiny_onnx(tmp_path / "tiny.onnx")
+    out = tmp_path / "r.json"
+    assert main(["bench", str(src), str(src), "--backend", "onnxruntime", "openvino", "--threads", "1",
+                 "--batch", "1", "--warmup", "0", "--iters", "2", "--json", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert [m["runtime"] for m in rep["models"]] == ["onnxruntime", "openvino"]
+    assert [m["threads"] for m in rep["models"]] == [1, 1]
+    assert "ratio" in capsys.readouterr().out
+    assert main(["bench", str(src), str(src), str(src), "--backend", "onnxruntime", "openvino",
+                 "--iters", "1"]) == 2
+    assert "one per model (3)" in capsys.readouterr().err
 
 
 def test_bench_engine_with_cuda_graph_with_fake_tensorrt(tmp_path, monkeypatch):

@@ -155,12 +155,18 @@ def test_exported_mul_and_scaled_weight_keep_the_float_function(tmp_path):
     a = quant_layers(q)["dw"].channel_scale.numpy()
     np.testing.assert_allclose(inits[mul.input[1]].ravel(), 1 / a, rtol=1e-6)
     w = model.dw.weight.detach().numpy()
-    np.testing.assert_allclose(inits[names["dw"]], w * a.reshape(-1, 1, 1, 1), rtol=1e-6)
+    # stored on its quantization grid: w * a rounded to the step of its channel (qdq._snap_to_grid)
+    step = inits[prod[prod[dw.input[1]].input[0]].input[1]].reshape(-1, 1, 1, 1)
+    stored = inits[names["dw"]]
+    np.testing.assert_allclose(stored, np.rint(w * a.reshape(-1, 1, 1, 1) / step) * step, rtol=1e-6, atol=1e-9)
+    assert np.all(np.abs(stored - w * a.reshape(-1, 1, 1, 1)) <= step / 2 + 1e-7)
 
     sess = ort.InferenceSession(_bypass_qdq(m).SerializeToString(), providers=["CPUExecutionProvider"])
     x = batches(1, seed=5)[0]
+    for layer in quant_layers(q).values():  # the float function of the exported graph: quantized weights only
+        layer.input_quantizer.enabled = False
     with torch.no_grad():
-        ref = model(x)
+        ref = q(x)
     for o, r in zip(sess.run(None, {"images": x.numpy()}), ref):
         np.testing.assert_allclose(o, r.numpy(), rtol=1e-4, atol=1e-4)
 

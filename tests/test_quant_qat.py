@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from yolov6_edge.cli.main import main
-from yolov6_edge.cli.qat import WEIGHT_BOUND
+from yolov6_edge.quant.recipe import QatRecipe
 from yolov6_edge.quant.distill import channel_wise_distillation
 from yolov6_edge.quant.fake_quant import TensorQuantizer
 
@@ -68,7 +68,7 @@ def test_qat_cli_lowers_the_loss_and_writes_qdq(tmp_path, random_lite_checkpoint
     assert main(args) == 0
     report = json.loads(out.with_suffix(".qat.json").read_text())
     assert (report["seed"], report["learn_channel_scale"]) == ((3, False) if labelled else (0, True))
-    assert report["weight_bound"] == ("0.5" if labelled else f"{WEIGHT_BOUND:g}")
+    assert report["weight_bound"] == ("0.5" if labelled else f"{QatRecipe().weight_bound:g}")
     hist = report["history"]
     assert len(hist) == 10
     assert ("det" in hist[0]) == labelled

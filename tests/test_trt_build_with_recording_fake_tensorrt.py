@@ -232,7 +232,9 @@ def test_cli_build_int8_from_pt_calibrates_then_builds_with_fake_tensorrt(tmp_pa
     pt.write_bytes(b"x")
     out = tmp_path / "m.engine"
     assert main(["build", str(pt), "-o", str(out), "--int8", "--calib-images", str(tmp_path), "--img", "32", "32"]) == 0
-    assert seen == {"model": str(pt), "images": str(tmp_path), "opts": {"img_size": (32, 32)}}
+    assert (seen["model"], seen["images"]) == (str(pt), str(tmp_path))
+    recipe = seen["opts"]["recipe"]
+    assert recipe.img_size == (32, 32) and recipe.target == "tensorrt" and recipe.bits == 8
     meta = json.loads((tmp_path / "m.engine.json").read_text())
     assert meta["precision"] == "int8-qdq" and meta["onnx_path"] == str(tmp_path / "m.qdq.onnx")
     assert (tmp_path / "m.qdq.onnx").is_file()

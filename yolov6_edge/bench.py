@@ -1,11 +1,14 @@
-"""Latency and throughput of a deployed model (.onnx with ONNX Runtime, .engine with TensorRT). No torch.
+"""Latency and throughput of deployed models (.onnx on ONNX Runtime or OpenVINO, .engine on TensorRT). No torch.
 
 Two modes per batch size:
 - model: the backend call alone on a ready [B, 3, H, W] blob (what published TensorRT figures measure);
 - end_to_end: uint8 BGR images in, Detections out: letterbox + inference + NMS, through the Detector.
 Latency is per call (one batch); throughput is images per second = batch / mean latency.
-This measures; it claims nothing by itself. Comparisons belong in benchmarks/, against a baseline measured in
-the same run.
+
+Several models are timed interleaved (one call of each in turn, round after round), so a machine that slows
+down or speeds up during the run affects all of them alike; each row then carries `ratio_to_first`, its
+median latency over the first model's median for the same mode and batch (below 1: faster than the first).
+This measures; it claims nothing by itself.
 """
 import platform
 import time
@@ -27,61 +30,142 @@ def latency_stats(seconds) -> dict:
             "min": float(ms.min()), "max": float(ms.max())}
 
 
-def _time(fn, warmup, iters, desc):
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in tqdm(range(iters), desc=desc, leave=False, unit="it"):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
+def _time_interleaved(fns, warmup, iters, desc):
+    """Per function, `iters` timings taken in turn with the others after `warmup` untimed calls each."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    samples = [[] for _ in fns]
+    for _ in tqdm(range(iters), desc=desc, leave=False, unit="round"):
+        for fn, s in zip(fns, samples):
+            t0 = time.perf_counter()
+            fn()
+            s.append(time.perf_counter() - t0)
     return samples
 
 
-def bench(model, batches=(1, 32), end_to_end=False, warmup=10, iters=100, image_shape=IMAGE_SHAPE, seed=0,
-          cuda_graph=False) -> dict:
-    """Benchmark `model` (a path or an already opened Backend); returns a JSON-ready dict.
+def _per_model(value, n, what):
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise fail(what, f"give one value or one per model ({n}), got {len(values)}")
+    return values
 
-    cuda_graph: for .engine files, replay each batch size's enqueue as a CUDA graph.
+
+def open_models(models, backends=None, threads: int = 0, cuda_graph=False, backend_options=None) -> list:
+    """Open each model on its backend (one name for all, or one per model)."""
+    from .runtime.detector import open_backend
+
+    backends = _per_model(backends, len(models), "--backend")
+    opened = []
+    for model, name in zip(models, backends):
+        if cuda_graph and str(model).endswith(".engine"):
+            from .backends.tensorrt.runtime import TensorRTBackend
+
+            opened.append(TensorRTBackend(model, cuda_graph=True))
+        else:
+            opts = backend_options if (name == "openvino" and backend_options) else {}
+            opened.append(open_backend(model, backend=name, threads=threads, **opts))
+    return opened
+
+
+def bench_many(models, batches=(1, 32), end_to_end=False, warmup=10, iters=100, image_shape=IMAGE_SHAPE, seed=0,
+               cuda_graph=False, backends=None, threads: int = 0, backend_options=None) -> dict:
+    """Benchmark several models interleaved; returns a JSON-ready dict with one report per model.
+
+    models: paths or already opened Backends; backends: one backend name for all or one per model (None:
+    each file's default); threads: inference threads (0: the runtime decides).
     """
-    from .runtime.detector import Detector, open_backend
+    from .runtime.detector import Detector
 
+    models = list(models)
+    if not models:
+        raise fail("bench", "no model given")
     if iters < 1 or warmup < 0:
-        raise fail(model, f"iters must be >= 1 and warmup >= 0, got iters={iters} warmup={warmup}")
+        raise fail(models[0], f"iters must be >= 1 and warmup >= 0, got iters={iters} warmup={warmup}")
     if not batches or any(int(b) < 1 for b in batches):
-        raise fail(model, f"batch sizes must be >= 1, got {list(batches)}")
-    if cuda_graph and str(model).endswith(".engine"):
-        from .backends.tensorrt.runtime import TensorRTBackend
-
-        backend = TensorRTBackend(model, cuda_graph=True)
-    else:
-        backend = open_backend(model)
-    h, w = backend.input_size
-    dtype = getattr(backend, "dtype", np.float32)
+        raise fail(models[0], f"batch sizes must be >= 1, got {list(batches)}")
+    opened = open_models(models, backends, threads, cuda_graph, backend_options)
     rng = np.random.default_rng(seed)
-    detector = Detector(backend) if end_to_end else None
-    results = []
-    for b in (int(x) for x in batches):
-        blob = rng.random((b, 3, h, w), dtype=np.float32).astype(dtype, copy=False)
-        samples = _time(lambda: backend(blob), warmup, iters, f"model b={b}")
-        results.append(_row("model", b, samples))
-        if detector is not None:
-            images = [rng.integers(0, 256, (*image_shape, 3), dtype=np.uint8) for _ in range(b)]
-            samples = _time(lambda: detector(images), warmup, iters, f"end-to-end b={b}")
-            results.append(_row("end_to_end", b, samples))
+    reports = [_report(m, b, warmup, iters, image_shape if end_to_end else None, cuda_graph)
+               for m, b in zip(models, opened)]
+    detectors = [Detector(b) for b in opened] if end_to_end else None
+    for batch in (int(x) for x in batches):
+        blobs = [rng.random((batch, 3, *b.input_size), dtype=np.float32).astype(getattr(b, "dtype", np.float32),
+                                                                               copy=False) for b in opened]
+        fns = [(lambda b=b, x=x: b(x)) for b, x in zip(opened, blobs)]
+        _add_rows(reports, "model", batch, _time_interleaved(fns, warmup, iters, f"model b={batch}"))
+        if detectors:
+            images = [rng.integers(0, 256, (*image_shape, 3), dtype=np.uint8) for _ in range(batch)]
+            fns = [(lambda d=d: d(images)) for d in detectors]
+            _add_rows(reports, "end_to_end", batch, _time_interleaved(fns, warmup, iters, f"end-to-end b={batch}"))
+    for r in reports:
+        r["ratio_to_first"] = r["results"][0]["ratio_to_first"]
+    return {"interleaved": len(reports) > 1, "threads": threads, "warmup": warmup, "iters": iters,
+            "host": _host(), "models": reports}
+
+
+def bench(model, batches=(1, 32), end_to_end=False, warmup=10, iters=100, image_shape=IMAGE_SHAPE, seed=0,
+          cuda_graph=False, backend=None, threads: int = 0, backend_options=None) -> dict:
+    """Benchmark one model (a path or an already opened Backend); returns a JSON-ready dict."""
+    report = bench_many([model], batches, end_to_end, warmup, iters, image_shape, seed, cuda_graph, backend,
+                        threads, backend_options)
+    return dict(report["models"][0], host=report["host"])
+
+
+def _add_rows(reports, mode, batch, samples):
+    rows = [_row(mode, batch, s) for s in samples]
+    first = rows[0]["latency_ms"]["p50"]
+    for report, row in zip(reports, rows):
+        row["ratio_to_first"] = row["latency_ms"]["p50"] / first
+        report["results"].append(row)
+
+
+def _report(model, backend, warmup, iters, image_shape, cuda_graph) -> dict:
+    h, w = backend.input_size
     return {
         "model": str(model),
         "backend": type(backend).__name__,
+        "runtime": getattr(backend, "name", None),
         "precision": getattr(backend, "precision", None) or _meta(backend, "precision"),
+        "qdq_target": _meta(backend, "yolov6_edge.qdq_target"),
+        "inference_precision": getattr(backend, "inference_precision", None),
+        "threads": getattr(backend, "threads", None),
         "input_size": [h, w],
         "max_batch": int(backend.max_batch),
         "cuda_graph": bool(getattr(backend, "cuda_graph", False)),
         "warmup": warmup,
         "iters": iters,
-        "image_shape": list(image_shape) if end_to_end else None,
-        "host": {"machine": platform.machine(), "python": platform.python_version(), "yolov6_edge": __version__},
-        "results": results,
+        "image_shape": list(image_shape) if image_shape else None,
+        "results": [],
     }
+
+
+def _host() -> dict:
+    flags = []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = sorted({x for x in line.split(":", 1)[1].split()
+                                    if x.startswith(("avx", "amx")) or "vnni" in x or "bf16" in x})
+                    break
+    except OSError:
+        pass
+    return {"machine": platform.machine(), "processor": _cpu_name(), "cpu_flags": flags,
+            "python": platform.python_version(), "yolov6_edge": __version__}
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _meta(backend, key):
@@ -95,11 +179,25 @@ def _row(mode, batch, samples):
 
 
 def format_table(report) -> str:
-    lines = [f"{report['model']} ({report['backend']}, precision {report['precision']}, "
-             f"input {report['input_size'][0]}x{report['input_size'][1]}, {report['iters']} iters)",
-             f"{'mode':<11} {'batch':>5} {'mean ms':>9} {'p50 ms':>9} {'p99 ms':>9} {'img/s':>9}"]
-    for r in report["results"]:
-        s = r["latency_ms"]
-        lines.append(f"{r['mode']:<11} {r['batch']:>5} {s['mean']:>9.2f} {s['p50']:>9.2f} {s['p99']:>9.2f} "
-                     f"{r['throughput_fps']:>9.1f}")
+    """One model's report, or a bench_many report with every model and its ratio to the first."""
+    many = "models" in report
+    reports = report["models"] if many else [report]
+    lines = []
+    if many and len(reports) > 1:
+        lines.append(f"{len(reports)} models interleaved, {report['iters']} rounds; ratio = p50 latency / first "
+                     "model's p50")
+    for i, r in enumerate(reports):
+        extra = f", {r['runtime']}" if r.get("runtime") else ""
+        if r.get("qdq_target"):
+            extra += f", Q/DQ for {r['qdq_target']}"
+        lines.append(f"[{i}] {r['model']} ({r['backend']}{extra}, precision {r['precision']}, "
+                     f"input {r['input_size'][0]}x{r['input_size'][1]}, {r['iters']} iters)")
+    lines.append(f"{'#':>2} {'mode':<11} {'batch':>5} {'mean ms':>9} {'p50 ms':>9} {'p99 ms':>9} {'img/s':>9} "
+                 f"{'ratio':>7}")
+    rows = sorted(((row["mode"] != "model", row["batch"], i, row) for i, r in enumerate(reports)
+                   for row in r["results"]), key=lambda t: (t[1], t[0], t[2]))
+    for _, _, i, row in rows:
+        s = row["latency_ms"]
+        lines.append(f"{i:>2} {row['mode']:<11} {row['batch']:>5} {s['mean']:>9.2f} {s['p50']:>9.2f} "
+                     f"{s['p99']:>9.2f} {row['throughput_fps']:>9.1f} {row.get('ratio_to_first', 1.0):>6.2f}x")
     return "\n".join(lines)

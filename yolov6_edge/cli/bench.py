@@ -1,25 +1,32 @@
-"""`yolov6-edge bench`: latency (mean/p50/p99) and throughput of an .onnx or .engine, optionally end to end."""
+"""`yolov6-edge bench MODEL [MODEL ...]`: latency (mean/p50/p99) and throughput, several models interleaved."""
 import json
+
+from .backend_args import add_backend_args, backend_kwargs
 
 
 def register(sub, name):
-    p = sub.add_parser(name, help="benchmark an .onnx (ONNX Runtime) or .engine (TensorRT)", description=__doc__)
-    p.add_argument("model", help="model.onnx or model.engine")
+    p = sub.add_parser(name, help="benchmark .onnx (ONNX Runtime / OpenVINO) or .engine (TensorRT) files",
+                       description=__doc__.splitlines()[0] + ". With several models each row also gives its "
+                       "p50 latency over the first model's (ratio_to_first in the JSON).")
+    p.add_argument("model", nargs="+", help="model.onnx or model.engine; several are timed in turn, round by round")
     p.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default: 1 32)")
     p.add_argument("--end-to-end", action="store_true", help="also time letterbox + inference + NMS on images")
     p.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
     p.add_argument("--iters", type=int, default=100, help="timed calls per batch size (default 100)")
     p.add_argument("--cuda-graph", action="store_true", help=".engine only: replay the enqueue as a CUDA graph")
+    add_backend_args(p, many=True)
     p.add_argument("--json", help="write the full report to this JSON file")
     return p
 
 
 def run(args):
     from ..atomic import atomic_write_text
-    from ..bench import bench, format_table
+    from ..bench import bench_many, format_table
 
-    report = bench(args.model, batches=args.batch, end_to_end=args.end_to_end, warmup=args.warmup,
-                   iters=args.iters, cuda_graph=args.cuda_graph)
+    kw = backend_kwargs(args)
+    report = bench_many(args.model, batches=args.batch, end_to_end=args.end_to_end, warmup=args.warmup,
+                        iters=args.iters, cuda_graph=args.cuda_graph, backends=kw["backend"], threads=kw["threads"],
+                        backend_options=kw["backend_options"])
     print(format_table(report))
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")

@@ -13,8 +13,12 @@ def register(sub, name):
     prec.add_argument("--fp16", action="store_true", help="convert the ONNX to float16 first (float32 I/O kept)")
     prec.add_argument("--int8", action="store_true", help="explicit INT8 from QuantizeLinear/DequantizeLinear nodes")
     p.add_argument("--calib-images", help="with a .pt and --int8: folder of calibration images")
-    p.add_argument("--img", type=int, nargs=2, default=[640, 640], metavar=("H", "W"),
-                   help="with a .pt: input size of the calibrated ONNX (default 640 640)")
+    p.add_argument("--img", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="with a .pt: input size of the calibrated ONNX (default: the recipe's, else 320 320 for "
+                        "YOLOv6Lite and 640 640 for the others)")
+    p.add_argument("--recipe", default=None,
+                   help="with a .pt: calibration recipe YAML (calibration/*.yaml); its Q/DQ target is always "
+                        "tensorrt here")
     p.add_argument("--min-batch", type=int, default=1)
     p.add_argument("--opt-batch", type=int, default=1, help="batch TensorRT tunes for (default 1)")
     p.add_argument("--max-batch", type=int, default=32)
@@ -24,13 +28,15 @@ def register(sub, name):
     return p
 
 
-def _calibrate(model, images, out_onnx, img_size):
+def _calibrate(model, images, out_onnx, img_size, recipe_file=None):
     try:
         from ..quant.calibrate import calibrate_to_qdq
+        from ..quant.recipe import QuantRecipe
     except ImportError:
         raise fail(model, "building INT8 from a .pt needs yolov6_edge.quant.calibrate.calibrate_to_qdq, which "
                           "this install lacks; make a QDQ ONNX with `yolov6-edge calibrate` and build that") from None
-    calibrate_to_qdq(str(model), str(images), str(out_onnx), img_size=tuple(img_size))
+    recipe = QuantRecipe.load(recipe_file, img_size=tuple(img_size) if img_size else None, target="tensorrt")
+    calibrate_to_qdq(str(model), str(images) if images else None, str(out_onnx), recipe=recipe)
 
 
 def run(args):
@@ -41,13 +47,13 @@ def run(args):
     batch = (args.min_batch, args.opt_batch, max(args.max_batch, args.opt_batch))
     onnx_path = model
     if model.suffix == ".pt":
-        if not (args.int8 and args.calib_images):
-            raise fail(model, "a .pt is built only with --int8 --calib-images DIR; for FP32/FP16 export it "
-                              "first with `yolov6-edge export`")
+        if not (args.int8 and (args.calib_images or args.recipe)):
+            raise fail(model, "a .pt is built only with --int8 and --calib-images DIR (or a --recipe naming "
+                              "images); for FP32/FP16 export it first with `yolov6-edge export`")
         # Kept beside the engine: the sidecar's rebuild command and onnx_sha256 then refer to a real file.
         output = Path(args.output)
         onnx_path = output.with_name(f"{output.stem}.qdq.onnx")
-        _calibrate(model, args.calib_images, onnx_path, args.img)
+        _calibrate(model, args.calib_images, onnx_path, args.img, args.recipe)
         print(f"wrote {onnx_path} (calibrated QDQ ONNX)")
     meta = build_engine(onnx_path, args.output, precision=precision, batch=batch,
                         workspace_mib=args.workspace, timing_cache=args.timing_cache, verbose=args.verbose)

@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+from .backend_args import add_backend_args, backend_kwargs
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="COCO mAP of a model on a COCO-format folder",
@@ -16,6 +18,7 @@ def register(subparsers, name):
     p.add_argument("--max-det", type=int, default=300)
     p.add_argument("--single-label", action="store_true", help="one class per box (default: multi-label)")
     p.add_argument("--batch", type=int, default=8)
+    add_backend_args(p)
     p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     p.add_argument("--predictions", type=Path, default=None, help="write the COCO-format detections here")
     return p
@@ -27,12 +30,12 @@ def run(args) -> int:
 
     stats = evaluate(args.model, args.images, args.ann, img_size=tuple(args.img) if args.img else None,
                      conf=args.conf, iou=args.iou, max_det=args.max_det, multi_label=not args.single_label,
-                     batch=args.batch, predictions_json=args.predictions)
-    print(f"{args.model} on {stats['n_images']} images at {stats['input_size'][0]}x{stats['input_size'][1]} "
+                     batch=args.batch, predictions_json=args.predictions, **backend_kwargs(args))
+    print(f"{args.model} ({stats['backend']}) on {stats['n_images']} images at {stats['input_size'][0]}x{stats['input_size'][1]} "
           f"(conf {args.conf}, IoU {args.iou}, {stats['seconds']:.1f} s)")
     print(format_table(stats))
     if args.json:
         record = dict(stats, model=str(args.model), images=str(args.images), ann=str(args.ann), conf=args.conf,
-                      iou=args.iou, max_det=args.max_det, multi_label=not args.single_label)
+                      iou=args.iou, max_det=args.max_det, multi_label=not args.single_label, threads=args.threads)
         atomic_write_text(args.json, json.dumps(record, indent=2) + "\n")
     return 0

@@ -21,6 +21,7 @@ COMMANDS = {
     "build": "build",
     "calibrate": "calibrate",
     "sensitivity": "sensitivity",
+    "compare-runtimes": "compare_runtimes",
     "qat": "qat",
     "train": "train",
 }

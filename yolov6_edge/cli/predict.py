@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+from .backend_args import add_backend_args, backend_kwargs
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="run a model on images, folders or globs",
@@ -15,6 +17,7 @@ def register(subparsers, name):
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for .pt/.param models (ONNX and engines use their own)")
     p.add_argument("--no-draw", action="store_true", help="write only detections.json")
+    add_backend_args(p)
     return p
 
 
@@ -39,7 +42,8 @@ def run(args) -> int:
     from ..runtime.images import expand_sources, read_image
 
     files = expand_sources(args.sources)
-    det = Detector(args.model, conf=args.conf, iou=args.iou, max_det=args.max_det, img_size=args.img)
+    det = Detector(args.model, conf=args.conf, iou=args.iou, max_det=args.max_det, img_size=args.img,
+                   **backend_kwargs(args))
     records = []
     for path, out_name in tqdm(list(zip(files, unique_names(files))), desc="predict", unit="img"):
         img = read_image(path)

@@ -1,22 +1,45 @@
 """The inputs calibrate, sensitivity and qat share: which model, which images, what size, which method.
 
-Kept here without importing yolov6_edge.quant, so `yolov6-edge --help` does not load torch.
+Kept here without importing torch, so `yolov6-edge --help` does not load it. With recipe=True (calibrate,
+qat) every setting defaults to None, so a `--recipe` file fills what the command line leaves out and the
+QuantRecipe defaults (quant/recipe.py) fill the rest.
 """
 from pathlib import Path
 
-CALIBRATION_METHODS = ["max", "entropy", "percentile", "mse"]  # quant.observers.METHODS, checked in tests
-CHANNEL_SCALE_MODES = ["depthwise", "none"]  # quant.interface.CHANNEL_SCALE_MODES, checked in tests
+from ..quant.recipe import CHANNEL_SCALE_MODES, METHODS as CALIBRATION_METHODS, TARGET_CHOICES, QuantRecipe
+
+DEFAULTS = QuantRecipe()
 
 
 def add_calibration_inputs(p, images_help: str, num_default: int, num_help: str, method_help: str = None,
-                           method_default="max", method_auto=False) -> None:
+                           method_default="max", method_auto=False, recipe=False) -> None:
     p.add_argument("model", type=Path, help="model file: our .pt, an official .pt or an NCNN .param")
-    p.add_argument("--images", required=True, type=Path, help=images_help)
-    p.add_argument("--num", type=int, default=num_default, help=num_help)
+    if recipe:
+        p.add_argument("--recipe", type=Path, default=None,
+                       help="calibration recipe YAML (e.g. calibration/yolov6lite_coco.yaml); flags override it")
+    p.add_argument("--images", required=not recipe, type=Path, default=None, help=images_help)
+    p.add_argument("--num", type=int, default=None if recipe else num_default,
+                   help=num_help + (f" (default {num_default})" if recipe else ""))
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
-    choices = CALIBRATION_METHODS + (["auto"] if method_auto else [])
-    p.add_argument("--method", default=method_default, choices=choices, help=method_help)
-    p.add_argument("--channel-scale", default="depthwise", choices=CHANNEL_SCALE_MODES,
+    choices = list(CALIBRATION_METHODS) + (["auto"] if method_auto else [])
+    p.add_argument("--method", default=None if recipe else method_default, choices=choices, help=method_help)
+    p.add_argument("--channel-scale", default=None if recipe else "depthwise", choices=CHANNEL_SCALE_MODES,
                    help="depthwise (default): each depthwise conv input channel gets its own quantization "
                         "step through a Mul before its Q/DQ pair; none: one step per tensor")
+    if recipe:
+        p.add_argument("--target", default=None, choices=TARGET_CHOICES,
+                       help="runtime the Q/DQ placement is for (default tensorrt): tensorrt (signed INT8, zero "
+                            "points 0), openvino, onnxruntime, or cpu (writes the faster of the two CPU "
+                            "placements that agrees with the reference on this machine); docs/QUANTIZATION.md")
+        p.add_argument("--weight-bits", type=int, default=None, choices=[7, 8],
+                       help="weight bits (default 8 for tensorrt, 7 for the CPU targets, whose INT8 kernels "
+                            "saturate 8-bit weights on CPUs without VNNI)")
+
+
+def recipe_from_args(args, **extra):
+    """The QuantRecipe of a calibrate/qat command line: the --recipe file (or defaults), then the flags."""
+    return QuantRecipe.load(args.recipe, images=str(args.images) if args.images else None, num=args.num,
+                            img_size=tuple(args.img) if args.img else None, method=args.method,
+                            channel_scale=args.channel_scale, target=args.target, weight_bits=args.weight_bits,
+                            **extra)

@@ -81,11 +81,12 @@ def score(coco, results) -> dict:
 
 def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf: float = 0.001, iou: float = 0.65,
              max_det: int = 300, multi_label: bool = True, batch: int = 8, center: bool = True,
-             predictions_json=None, progress: bool = True) -> dict:
+             predictions_json=None, progress: bool = True, backend=None, threads: int = 0,
+             backend_options=None) -> dict:
     """COCO mAP (percent) of a model file, nn.Module or Backend on `images_dir` with `annotations_json`.
 
     img_size: only for models without a fixed input size (.pt/.param/nn.Module); ONNX and engines use their
-    own. Returns dict(AP, AP50, AP75, APs, APm, APl, n_images, seconds); writes the raw COCO results to
+    own. backend/threads/backend_options: as for Detector (e.g. backend="openvino"). Returns dict(AP, AP50, AP75, APs, APm, APl, n_images, seconds); writes the raw COCO results to
     `predictions_json` when given.
     """
     from ..runtime.detector import Detector
@@ -95,7 +96,7 @@ def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf:
         raise fail(images_dir, "no such image folder")
     coco = load_annotations(annotations_json)
     det = Detector(backend_or_path, conf=conf, iou=iou, max_det=max_det, center=center, multi_label=multi_label,
-                   img_size=img_size)
+                   img_size=img_size, backend=backend, threads=threads, backend_options=backend_options)
     cat_ids = category_map(det.names, coco, annotations_json)
     entries = [coco.imgs[i] for i in sorted(coco.getImgIds())]
     missing = [e["file_name"] for e in entries if not (images_dir / e["file_name"]).is_file()]
@@ -114,7 +115,8 @@ def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf:
     if predictions_json:
         atomic_write_text(predictions_json, json.dumps(results))
     stats = score(coco, results)
-    stats.update(n_images=len(entries), seconds=round(seconds, 2), input_size=list(det.input_size))
+    stats.update(n_images=len(entries), seconds=round(seconds, 2), input_size=list(det.input_size),
+                 backend=getattr(det.backend, "name", type(det.backend).__name__))
     return stats
 
 

@@ -25,8 +25,11 @@ def load_float_model(model_path):
 
 
 def calibrated_model(model, model_path, images, img_size=640, num=512, method="max", percentile=99.99,
-                     cache=None, recalibrate=False, batch=8, channel_scale="depthwise"):
-    """Fake-quant copy of `model` with every activation amax set (from the cache when it matches)."""
+                     cache=None, recalibrate=False, batch=8, channel_scale="depthwise", weight_bits=8):
+    """Fake-quant copy of `model` with every activation amax set (from the cache when it matches).
+
+    The cache does not depend on weight_bits: activations are calibrated on the float model.
+    """
     if method not in METHODS:
         raise fail(model_path, f"unknown calibration method {method!r} (expected {', '.join(METHODS)})")
     if channel_scale not in CHANNEL_SCALE_MODES:
@@ -37,7 +40,8 @@ def calibrated_model(model, model_path, images, img_size=640, num=512, method="m
     key = {"model_hash": model_hash(model_path), "images_hash": images_hash(paths), "method": method,
            "img_size": size, "num_images": len(paths), "percentile": percentile if method == "percentile" else None,
            "observers_version": OBSERVERS_VERSION, "channel_scale": channel_scale}
-    qmodel = quantize(model, QuantConfig(method=method, percentile=percentile, channel_scale=channel_scale))
+    qmodel = quantize(model, QuantConfig(method=method, percentile=percentile, channel_scale=channel_scale,
+                                         weight_bits=weight_bits))
     cached = None if (cache is None or recalibrate) else read_cache(cache, key)
     if cached is None:
         amax = calibrate(qmodel, lambda: iter_batches(paths, size, batch), method, percentile,
@@ -56,7 +60,7 @@ def method_cache(cache: Path, method: str) -> Path:
 
 
 def pick_method(model, model_path, images, img_size, num, eval_images, eval_ann, percentile=99.99, cache=None,
-                recalibrate=False, batch=8, channel_scale="depthwise"):
+                recalibrate=False, batch=8, channel_scale="depthwise", weight_bits=8):
     """Calibrate with every method; keep the one whose all-INT8 model scores the best AP on the eval images.
 
     Which method wins depends on the model (YOLOv6Lite with channel scales: mse, percentile or both within
@@ -68,7 +72,8 @@ def pick_method(model, model_path, images, img_size, num, eval_images, eval_ann,
     best, aps = None, {}
     for m in METHODS:
         q = calibrated_model(model, model_path, images, img_size, num, m, percentile,
-                             method_cache(cache, m) if cache else None, recalibrate, batch, channel_scale)
+                             method_cache(cache, m) if cache else None, recalibrate, batch, channel_scale,
+                             weight_bits)
         aps[m] = eval_ap(q, eval_images, eval_ann, img_size)
         if best is None or aps[m] > aps[best[0]]:  # ties keep the earlier (cheaper) method
             best = (m, q)
@@ -117,56 +122,77 @@ def _read_report(path: Path):
         raise fail(path, "not a calibrate/qat report JSON")
 
 
-def calibrate_to_qdq(model_path, images, out_onnx, num=512, img_size=640, method="max", skip=None,
-                     max_ap_drop=None, eval_images=None, eval_ann=None, percentile=99.99, cache=None,
-                     recalibrate=False, batch=8, threads=None, channel_scale="depthwise") -> dict:
+def calibrate_to_qdq(model_path, images, out_onnx, recipe=None, cache=None, recalibrate=False, threads=None,
+                     **settings) -> dict:
     """Calibrate `model_path` on `images` (folder or list) and write an INT8 QDQ ONNX to `out_onnx`.
 
-    method: one of METHODS, or "auto" (needs eval_images, eval_ann) to calibrate with each and keep the best
-    by AP on the eval images. skip: layer names kept in float, or "auto" with max_ap_drop (+ eval_images,
-    eval_ann) to choose the fewest float layers that bring INT8 within max_ap_drop AP of float. The cache
-    defaults to <out_onnx>.calib.json (with "auto", one per method: <out_onnx>.calib.<method>.json).
-    Returns a report dict, also written to <out_onnx>.quant.json.
+    recipe: a QuantRecipe (recipe.py; the defaults when None); `settings` override its fields (num, img_size,
+    method, skip, max_ap_drop, eval_images, eval_ann, percentile, batch, channel_scale, target, weight_bits).
+    method "auto" (needs eval_images, eval_ann) calibrates with each method and keeps the best by AP on the
+    eval images. skip: layer names kept in float, or "auto" with max_ap_drop (+ eval_images, eval_ann) to
+    choose the fewest float layers that bring INT8 within max_ap_drop AP of float. target: the Q/DQ
+    placement (targets.py); "cpu" writes the openvino and onnxruntime placements and keeps the faster one
+    that agrees with the reference on this machine (choose_target.py). The cache defaults to
+    <out_onnx>.calib.json (with "auto", one per method: <out_onnx>.calib.<method>.json) and serves every
+    target. Returns a report dict, also written to <out_onnx>.quant.json.
     """
+    from .recipe import QuantRecipe
+
+    recipe = (recipe or QuantRecipe()).replace(images=str(images) if images is not None else None, **settings)
     if threads:
         torch.set_num_threads(threads)
     out_onnx = Path(out_onnx)
     if out_onnx.suffix != ".onnx":
         raise fail(out_onnx, "the output must end in .onnx")
+    if recipe.images is None:
+        raise fail(model_path, "no calibration images (give --images or a recipe with images)")
     cache = Path(cache) if cache else out_onnx.with_suffix(".calib.json")
     model, info = load_float_model(model_path)
-    if img_size is None:
-        img_size = default_input_size(getattr(model, "model_name", ""))
+    img_size = recipe.img_size or default_input_size(getattr(model, "model_name", ""))
     img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
-    method_ap = None
+    r = recipe
+    method, method_ap = r.method, None
     if method == "auto":
-        if not eval_images or not eval_ann:
+        if not r.eval_images or not r.eval_ann:
             raise fail(model_path, "--method auto needs --eval-images and --eval-ann (labelled images to score "
                                    "each calibration method on)")
-        qmodel, method, method_ap = pick_method(model, model_path, images, img_size, num, eval_images, eval_ann,
-                                                percentile, cache, recalibrate, batch, channel_scale)
+        qmodel, method, method_ap = pick_method(model, model_path, r.images, img_size, r.num, r.eval_images,
+                                                r.eval_ann, r.percentile, cache, recalibrate, r.batch,
+                                                r.channel_scale, r.bits)
         cache = method_cache(cache, method)
     else:
-        qmodel = calibrated_model(model, model_path, images, img_size, num, method, percentile, cache, recalibrate,
-                                  batch, channel_scale)
-    report = {"model": str(model_path), "images": str(images), "num_images": len(qmodel.calib_paths),
-              "method": method, "channel_scale": channel_scale, "img_size": list(img_size), "cache": str(cache)}
+        qmodel = calibrated_model(model, model_path, r.images, img_size, r.num, method, r.percentile, cache,
+                                  recalibrate, r.batch, r.channel_scale, r.bits)
+    report = {"model": str(model_path), "images": str(r.images), "num_images": len(qmodel.calib_paths),
+              "method": method, "channel_scale": r.channel_scale, "img_size": list(img_size), "cache": str(cache),
+              "weight_bits": r.bits, "recipe": r.to_dict()}
     if method_ap is not None:
         report["method_ap"] = method_ap  # all-INT8 AP on the eval images per method; "method" is the best
-    if skip == "auto":
-        if max_ap_drop is None or not eval_images or not eval_ann:
+    if r.skip == "auto":
+        if r.max_ap_drop is None or not r.eval_images or not r.eval_ann:
             raise fail(model_path, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
         from .partial import choose_float_layers
 
         # --method auto already scored this all-INT8 model on the same images
         known = {0: method_ap[method]} if method_ap else None
-        chosen = choose_float_layers(model, qmodel, eval_images, eval_ann, img_size, max_ap_drop, known=known)
+        chosen = choose_float_layers(model, qmodel, r.eval_images, r.eval_ann, img_size, r.max_ap_drop, known=known)
         float_names = chosen["float_layers"]
         report["partial"] = chosen
     else:
-        float_names = parse_skip(skip, qmodel, model_path)
+        float_names = parse_skip(r.skip, qmodel, model_path)
     set_float(qmodel, float_names, only=True)
-    names = export_qdq(qmodel, out_onnx, img_size=img_size)
-    report.update(onnx=str(out_onnx), float_layers=float_names, quantized_layers=len(names) - len(float_names))
+    report.update(export_for_target(qmodel, out_onnx, img_size, r.target, r.threads, r.images))
+    report.update(onnx=str(out_onnx), float_layers=float_names,
+                  quantized_layers=len(quant_layers(qmodel)) - len(float_names))
     atomic_write_text(out_onnx.with_suffix(".quant.json"), json.dumps(report, indent=1))
     return report
+
+
+def export_for_target(qmodel, out_onnx, img_size, target, threads=1, images=None) -> dict:
+    """Write the QDQ ONNX for `target`; for "cpu", measure both CPU placements and keep the faster right one."""
+    if target != "cpu":
+        export_qdq(qmodel, out_onnx, img_size=img_size, target=target)
+        return {"target": target}
+    from .choose_target import choose_cpu_target
+
+    return choose_cpu_target(qmodel, out_onnx, img_size, threads=threads, images=images)

@@ -25,15 +25,18 @@ def _digest(a: np.ndarray) -> str:
     return hashlib.sha1(a.tobytes() + str(a.shape).encode()).hexdigest()
 
 
-def export_float_onnx(model, path, img_size, opset=17):
-    """Float ONNX of `model` with the contract's I/O names and metadata (the export module's when present)."""
+def export_float_onnx(model, path, img_size, opset=17, simplify=False):
+    """Float ONNX of `model` with the contract's I/O names and metadata (the export module's when present).
+
+    simplify: run the graph simplifier (constant shape arithmetic folded away); it may also fold ops into
+    Conv weights, which then no longer match our layers, so callers fall back to simplify=False.
+    """
     try:
         from ..export.onnx import export_onnx
     except ImportError:
         export_onnx = None
     if export_onnx is not None and all(hasattr(model, a) for a in ("names", "strides", "model_name", "fuse")):
-        # no graph simplifier: it may fold ops into Conv weights, which then no longer match our layers
-        return export_onnx(model, path, img_size, simplify=False)
+        return export_onnx(model, path, img_size, simplify=simplify)
     h, w = img_size
     with atomic_path(path) as tmp:
         torch.onnx.export(model.eval(), torch.zeros(1, 3, h, w), str(tmp), dynamo=False, opset_version=opset,
@@ -104,22 +107,38 @@ def qdq_specs(qmodel, onnx_model) -> tuple:
             scaled = m.channel_scaled
             specs[init] = ConvQuant(float(m.input_quantizer.amax), m.weight_quantizer.amax.cpu().numpy(),
                                     m.inverse_channel_scale().detach().cpu().numpy() if scaled else None,
-                                    m.effective_weight().detach().cpu().numpy() if scaled else None)
+                                    m.effective_weight().detach().cpu().numpy() if scaled else None,
+                                    m.weight_quantizer.qmax)
     return specs, names
 
 
-def export_qdq_onnx(qmodel, path, img_size, residual=True, opset=17):
-    """Write the QDQ ONNX to `path` (atomically); return {layer name: Conv weight initializer name}."""
+def export_qdq_onnx(qmodel, path, img_size, residual=True, opset=17, target="tensorrt"):
+    """Write the QDQ ONNX for `target` (targets.py) to `path` (atomically); return {layer name: Conv weight
+    initializer name}."""
+    from .targets import apply_target
+
     path = Path(path)
-    with tempfile.TemporaryDirectory() as d:
-        tmp_float = Path(d) / "float.onnx"
-        export_float_onnx(strip(qmodel), tmp_float, img_size, opset)
-        m = onnx.load(str(tmp_float))
-    undo_shared_initializers(m)
-    specs, names = qdq_specs(qmodel, m)
+    # the simplified graph first (no shape arithmetic left to run per call); the plain export when the
+    # simplifier changed a weight our layers must be matched to
+    for simplify in (True, False):
+        with tempfile.TemporaryDirectory() as d:
+            tmp_float = Path(d) / "float.onnx"
+            export_float_onnx(strip(qmodel), tmp_float, img_size, opset, simplify=simplify)
+            m = onnx.load(str(tmp_float))
+        undo_shared_initializers(m)
+        try:
+            specs, names = qdq_specs(qmodel, m)
+            break
+        except RuntimeError:
+            if not simplify:
+                raise
     insert_qdq(m, specs, residual=residual)
+    apply_target(m, target)
     props = {p.key: p.value for p in m.metadata_props}
     props["precision"] = "int8-qdq"
+    props["yolov6_edge.qdq_target"] = target
+    bits = {int(mm.weight_quantizer.qmax) for mm in quant_layers(qmodel).values() if mm.quantized}
+    props["yolov6_edge.weight_bits"] = str(8 if bits <= {127} else 7)
     props["yolov6_edge.float_layers"] = json.dumps(sorted(n for n, mm in quant_layers(qmodel).items()
                                                           if not mm.quantized))
     del m.metadata_props[:]

@@ -3,7 +3,8 @@
 `TensorQuantizer` holds one amax (per tensor) or a vector of them (per output channel, axis 0) and applies
 torch.fake_quantize_per_*_affine, whose gradient is the straight-through estimator, so the same module
 serves calibration, evaluation and QAT. Scales are symmetric: scale = amax / 127, zero point 0, the range
-[-128, 127] of ONNX QuantizeLinear / TensorRT INT8.
+[-128, 127] of ONNX QuantizeLinear / TensorRT INT8. Weights may use fewer levels (`qmax` 63: 7-bit weights,
+for CPU INT8 kernels that would otherwise saturate, quant/targets.py).
 """
 import numpy as np
 import torch
@@ -15,10 +16,18 @@ from .observers import make_observer
 QMIN, QMAX = -128, 127
 
 
+def weight_qmax(bits: int) -> int:
+    """Largest code of symmetric `bits`-bit weights: 127 for 8, 63 for 7."""
+    if bits not in (7, 8):
+        raise ValueError(f"weight bits must be 7 or 8, not {bits!r}")
+    return 2 ** (bits - 1) - 1
+
+
 class TensorQuantizer(nn.Module):
-    def __init__(self, axis=None):
+    def __init__(self, axis=None, qmax: int = QMAX):
         super().__init__()
         self.axis = axis  # None: per tensor; 0: per output channel (weights)
+        self.qmax = qmax  # codes span [-qmax - 1, qmax]; scale = amax / qmax
         self.register_buffer("amax", torch.zeros(0))
         self.enabled = True
         self.observer = None  # set while calibrating: forward then records and passes x through
@@ -56,7 +65,7 @@ class TensorQuantizer(nn.Module):
 
     def scale(self) -> torch.Tensor:
         # an all-zero tensor (e.g. a dead channel) gets a tiny scale instead of a division by zero
-        return torch.clamp(self.amax.float(), min=1e-8) / QMAX
+        return torch.clamp(self.amax.float(), min=1e-8) / self.qmax
 
     def forward(self, x):
         if self.observer is not None:
@@ -68,9 +77,9 @@ class TensorQuantizer(nn.Module):
             return _lsq_fake_quant(x, self.amax)
         scale = self.scale().to(x.device)
         if self.axis is None:
-            return torch.fake_quantize_per_tensor_affine(x, float(scale), 0, QMIN, QMAX)
+            return torch.fake_quantize_per_tensor_affine(x, float(scale), 0, -self.qmax - 1, self.qmax)
         zero = torch.zeros(scale.numel(), dtype=torch.int32, device=x.device)
-        return torch.fake_quantize_per_channel_affine(x, scale, zero, self.axis, QMIN, QMAX)
+        return torch.fake_quantize_per_channel_affine(x, scale, zero, self.axis, -self.qmax - 1, self.qmax)
 
 
 def _buffer_to_parameter(module: nn.Module, name: str, on: bool) -> None:
@@ -109,11 +118,11 @@ class QuantConv2d(nn.Module):
     activation scale is what TensorRT cannot take on a Conv input, a Mul before the Q/DQ pair is.
     """
 
-    def __init__(self, conv: nn.Conv2d):
+    def __init__(self, conv: nn.Conv2d, weight_bits: int = 8):
         super().__init__()
         self.conv = conv
         self.input_quantizer = TensorQuantizer(axis=None)
-        self.weight_quantizer = TensorQuantizer(axis=0)
+        self.weight_quantizer = TensorQuantizer(axis=0, qmax=weight_qmax(weight_bits))
         self.register_buffer("channel_scale", torch.zeros(0))
         self.calibrate_weight()
         self._wq = None  # fake-quantized weight reused in eval mode (weights do not change there)

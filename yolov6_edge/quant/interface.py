@@ -25,6 +25,8 @@ class QuantConfig:
     percentile: float = 99.99
     # "depthwise": depthwise conv inputs get per-channel scales (fake_quant.QuantConv2d); "none": off
     channel_scale: str = "depthwise"
+    # 8, or 7 for the CPU targets whose INT8 kernels saturate 8-bit weights (quant/targets.py)
+    weight_bits: int = 8
 
 
 CHANNEL_SCALE_MODES = ("depthwise", "none")
@@ -39,7 +41,7 @@ def quantize(model: nn.Module, config: QuantConfig = None) -> nn.Module:
     if unknown:
         raise ValueError(f"skip names not found among the model's convolutions: {sorted(unknown)[:5]}")
     for name in names:
-        qmodel.set_submodule(name, QuantConv2d(qmodel.get_submodule(name)))
+        qmodel.set_submodule(name, QuantConv2d(qmodel.get_submodule(name), config.weight_bits))
     set_float(qmodel, config.skip)
     qmodel.quant_config = config
     return qmodel
@@ -90,9 +92,20 @@ def calibrate(qmodel: nn.Module, batches, method: str = "max", percentile: float
     qs = {n: m.input_quantizer for n, m in layers.items()}
     for q in qs.values():
         q.start_calibration(method, percentile)
-    for batch in tqdm(batches() if callable(batches) else batches, total=total, desc=f"calibrating ({method})",
-                      unit="batch"):
-        qmodel(torch.as_tensor(batch))
+    # float weights too: the ranges are those of the float model, whatever the weights' bits (the cache
+    # then serves every target)
+    weights = {n: m.weight_quantizer.enabled for n, m in layers.items()}
+    try:
+        for m in layers.values():
+            m.weight_quantizer.enabled = False
+            m._wq = None
+        for batch in tqdm(batches() if callable(batches) else batches, total=total,
+                          desc=f"calibrating ({method})", unit="batch"):
+            qmodel(torch.as_tensor(batch))
+    finally:
+        for n, m in layers.items():
+            m.weight_quantizer.enabled = weights[n]
+            m._wq = None
     for q in qs.values():
         q.finish_calibration()
     return {n: float(q.amax) for n, q in qs.items()}
@@ -171,7 +184,9 @@ def strip(qmodel: nn.Module) -> nn.Module:
     return model
 
 
-def export_qdq(qmodel: nn.Module, path, img_size=(640, 640), residual: bool = True, opset: int = 17):
+def export_qdq(qmodel: nn.Module, path, img_size=(640, 640), residual: bool = True, opset: int = 17,
+               target: str = "tensorrt"):
+    """Write the QDQ ONNX with the Q/DQ placement `target` fuses (quant/targets.py)."""
     from .export import export_qdq_onnx
 
-    return export_qdq_onnx(qmodel, path, img_size, residual=residual, opset=opset)
+    return export_qdq_onnx(qmodel, path, img_size, residual=residual, opset=opset, target=target)

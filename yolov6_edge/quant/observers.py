@@ -10,7 +10,8 @@ METHODS = ("max", "percentile", "mse", "entropy")
 NUM_BINS = 2048
 
 # bump when an observer's arithmetic changes: calibration caches made by another version are then refused
-VERSION = 2
+# (3: activations are observed with float weights, so one cache serves 7- and 8-bit weights alike)
+VERSION = 3
 
 class MaxObserver:
     def __init__(self):

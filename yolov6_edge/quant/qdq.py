@@ -11,7 +11,8 @@ Given a float ONNX and, per Conv weight, the activation amax and the per-channel
 - for a depthwise Conv with a channel scale a (fake_quant.QuantConv2d): Mul(x, 1/a) before its activation
   Q/DQ pair and the weight replaced by weight * a, the same float function with per-channel input steps.
 
-All zero points are 0 (symmetric INT8). `check_placement` verifies the result for tests and the CLI.
+All zero points are 0 (symmetric INT8): this is the TensorRT placement, which quant/targets.py rewrites for
+the CPU runtimes. `check_placement` verifies the result for tests and the CLI.
 """
 from typing import NamedTuple, Optional
 
@@ -25,16 +26,31 @@ LAYOUT_OPS = ("Reshape", "Transpose")
 
 class ConvQuant(NamedTuple):
     """How one Conv is quantized: activation amax (per tensor) and weight amax (per output channel); for a
-    channel-scaled depthwise Conv also the input multiplier 1/a ([1, C, 1, 1]) and the weight times a."""
+    channel-scaled depthwise Conv also the input multiplier 1/a ([1, C, 1, 1]) and the weight times a;
+    weight_qmax 63 for 7-bit weights."""
     act_amax: float
     weight_amax: np.ndarray
     input_multiplier: Optional[np.ndarray] = None
     scaled_weight: Optional[np.ndarray] = None
+    weight_qmax: float = QMAX
 
 
-def _scale_init(name, amax):
-    scale = np.maximum(np.asarray(amax, np.float32), 1e-8) / QMAX
+def _scale_init(name, amax, qmax=QMAX):
+    scale = np.maximum(np.asarray(amax, np.float32), 1e-8) / np.float32(qmax)
     return numpy_helper.from_array(scale.astype(np.float32), name)
+
+
+def _snap_to_grid(init, amax, qmax) -> None:
+    """Store a weight already on its quantization grid (w = DQ(Q(w)); the ONNX function is unchanged).
+
+    A runtime that recomputes the INT8 codes with its own arithmetic (OpenVINO folds Q/DQ into a
+    FakeQuantize, TensorRT quantizes weights at build time) would otherwise round the rare weight that lies
+    within float error of a half step the other way, and every output of that channel would be off.
+    """
+    w = numpy_helper.to_array(init).astype(np.float32)
+    scale = numpy_helper.to_array(_scale_init("s", amax, qmax)).reshape(-1, *([1] * (w.ndim - 1)))
+    q = np.clip(np.rint(w / scale), -qmax - 1, qmax)
+    init.CopyFrom(numpy_helper.from_array((q * scale).astype(np.float32), init.name))
 
 
 def _zero_init(name, n=None):
@@ -61,12 +77,12 @@ class _Graph:
                 out.setdefault(i, []).append(n)
         return out
 
-    def qdq(self, tensor, amax, axis=None, tag="act"):
+    def qdq(self, tensor, amax, axis=None, tag="act", qmax=QMAX):
         """Add Q -> DQ for `tensor`; return the DQ output name."""
         self.counter += 1
         base = f"{tensor}_{tag}{self.counter}"
         n = None if axis is None else int(np.asarray(amax).size)
-        self.g.initializer.extend([_scale_init(base + "_scale", amax), _zero_init(base + "_zp", n)])
+        self.g.initializer.extend([_scale_init(base + "_scale", amax, qmax), _zero_init(base + "_zp", n)])
         kw = {} if axis is None else {"axis": axis}
         q = helper.make_node("QuantizeLinear", [tensor, base + "_scale", base + "_zp"], [base + "_q"],
                              name=base + "_QuantizeLinear", **kw)
@@ -136,7 +152,8 @@ def insert_qdq(model: onnx.ModelProto, specs: dict, residual: bool = True) -> on
             w = inits[node.input[1]]
             w.CopyFrom(numpy_helper.from_array(np.asarray(spec.scaled_weight, np.float32), w.name))
         if node.input[1] in inits:
-            node.input[1] = gr.qdq(node.input[1], spec.weight_amax, axis=0, tag="w")
+            _snap_to_grid(inits[node.input[1]], spec.weight_amax, spec.weight_qmax)
+            node.input[1] = gr.qdq(node.input[1], spec.weight_amax, axis=0, tag="w", qmax=spec.weight_qmax)
     gr.commit()
     _quantize_concat_inputs(gr)
     if residual:
@@ -185,17 +202,19 @@ def _init(g, name):
     raise KeyError(name)
 
 
-def check_placement(model: onnx.ModelProto, skipped_weights=()) -> list:
+def check_placement(model: onnx.ModelProto, skipped_weights=(), target: str = "tensorrt") -> list:
     """Return a list of problems (empty when the placement is right).
 
     Every Conv whose weight is not in `skipped_weights` must read its activation and its weight through
-    DequantizeLinear (weight per channel, axis 0, zero points 0); skipped Convs must read neither; the
-    inputs of a Concat are either all quantized with one scale or not at all.
+    DequantizeLinear (weight per channel, axis 0); skipped Convs must read neither; the inputs of a Concat
+    are either all quantized with one scale or not at all; zero points are what `target` takes
+    (targets.check_target).
     """
+    from .targets import check_target
+
     g = model.graph
     prod = {o: n for n in g.node for o in n.output}
     inits = {i.name: i for i in g.initializer}
-    problems = []
 
     def weight_name(conv):
         w = conv.input[1]
@@ -205,10 +224,8 @@ def check_placement(model: onnx.ModelProto, skipped_weights=()) -> list:
             p = prod.get(w)
         return w
 
+    problems = check_target(model, target)
     for n in g.node:
-        for zp in n.input[2:3] if n.op_type in ("QuantizeLinear", "DequantizeLinear") else ():
-            if zp in inits and np.any(numpy_helper.to_array(inits[zp]) != 0):
-                problems.append(f"{n.name}: non-zero zero point")
         if n.op_type != "Conv":
             continue
         w = weight_name(n)

@@ -20,8 +20,18 @@ from .results import Detections
 MODEL_SUFFIXES = (".onnx", ".engine", ".pt", ".pth", ".ckpt", ".param")
 
 
-def open_backend(model, img_size=None, providers=None):
-    """A Backend for a model path (by suffix), an nn.Module, or an object that already is a Backend."""
+# which backends can run which files; the first is the default
+BACKENDS = {".onnx": ("onnxruntime", "openvino"), ".engine": ("tensorrt",)}
+BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "torch")
+
+
+def open_backend(model, img_size=None, providers=None, backend=None, threads: int = 0, **options):
+    """A Backend for a model path (by suffix and `backend`), an nn.Module, or an object that already is one.
+
+    backend: "onnxruntime" (the default for .onnx) or "openvino" for .onnx files, "tensorrt" for .engine,
+    "torch" for .pt/.param; None picks the default. threads: inference threads of ONNX Runtime or OpenVINO
+    (0: the runtime decides). options: backend-specific (OpenVINO: inference_precision).
+    """
     if hasattr(model, "layout") and callable(model):
         return model
     if not isinstance(model, (str, Path)):
@@ -34,13 +44,25 @@ def open_backend(model, img_size=None, providers=None):
     suffix = path.suffix.lower()
     if suffix not in MODEL_SUFFIXES:
         raise fail(path, f"unknown model file type '{path.suffix}' (expected one of {', '.join(MODEL_SUFFIXES)})")
+    allowed = BACKENDS.get(suffix, ("torch",))
+    if backend is not None and backend not in allowed:
+        known = f"unknown backend {backend!r} (expected one of {', '.join(BACKEND_NAMES)})"
+        raise fail(path, known if backend not in BACKEND_NAMES else
+                   f"a {suffix} file runs on {' or '.join(allowed)}, not {backend}")
+    backend = backend or allowed[0]
+    if options and backend != "openvino":
+        raise fail(path, f"options {sorted(options)} apply to the openvino backend only")
     if not path.exists():
         raise fail(path, "no such file")
-    if suffix == ".onnx":
+    if backend == "onnxruntime":
         from ..backends.onnxruntime.runtime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(path, providers=providers)
-    if suffix == ".engine":
+        return OnnxRuntimeBackend(path, providers=providers, threads=threads)
+    if backend == "openvino":
+        from ..backends.openvino.runtime import OpenVINOBackend
+
+        return OpenVINOBackend(path, threads=threads, **options)
+    if backend == "tensorrt":
         from ..backends.tensorrt.runtime import TensorRTBackend
 
         return TensorRTBackend(path)
@@ -56,15 +78,20 @@ class Detector:
     filter further by conf and max_det). multi_label: keep a box for every class above conf (evaluation);
     agnostic: class-agnostic NMS. center: centred letterbox (the models were trained with it).
     img_size: only for .pt/.param/nn.Module models, which have no fixed input size.
+    backend: "onnxruntime" (default) or "openvino" for .onnx files (see open_backend); threads: inference
+    threads of ONNX Runtime or OpenVINO (0: the runtime decides); backend_options: e.g.
+    {"inference_precision": "bf16"} for OpenVINO.
     """
 
     def __init__(self, model, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, center: bool = True,
-                 multi_label: bool = False, agnostic: bool = False, img_size=None, providers=None):
+                 multi_label: bool = False, agnostic: bool = False, img_size=None, providers=None,
+                 backend=None, threads: int = 0, backend_options=None):
         if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
             raise fail(model, f"conf ({conf}) and iou ({iou}) must lie in [0, 1]")
         if max_det < 1:
             raise fail(model, f"max_det must be at least 1, got {max_det}")
-        self.backend = open_backend(model, img_size=img_size, providers=providers)
+        self.backend = open_backend(model, img_size=img_size, providers=providers, backend=backend,
+                                    threads=threads, **(backend_options or {}))
         self.conf, self.iou, self.max_det = float(conf), float(iou), int(max_det)
         self.center, self.multi_label, self.agnostic = center, multi_label, agnostic
         self.names = list(self.backend.names)

@@ -1,38 +1,10 @@
 """Run an exported YOLOv6 ONNX file with ONNX Runtime behind the Backend interface (no torch)."""
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import fail
-
-RAW_OUTPUTS = ("boxes", "scores")
-E2E_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
-# A dynamic-batch file accepts any batch; we still feed it in chunks so memory stays bounded.
-DYNAMIC_MAX_BATCH = 32
-
-
-def read_metadata(path, session) -> dict:
-    """metadata_props as a dict, JSON values decoded where they parse."""
-    raw = session.get_modelmeta().custom_metadata_map
-    meta = {}
-    for key, value in raw.items():
-        try:
-            meta[key] = json.loads(value)
-        except (json.JSONDecodeError, TypeError):
-            meta[key] = value
-    return meta
-
-
-def _layout(path, output_names) -> str:
-    names = set(output_names)
-    if names >= set(E2E_OUTPUTS):
-        return "end2end"
-    if names >= set(RAW_OUTPUTS):
-        return "boxes_xyxy+scores"
-    missing = [n for n in RAW_OUTPUTS if n not in names]
-    raise fail(path, f"not a YOLOv6 detector ONNX: outputs {sorted(names)} lack {', '.join(missing)} "
-                     f"(expected boxes+scores or {'/'.join(E2E_OUTPUTS)})")
+from .. import onnx_contract as contract
 
 
 class OnnxRuntimeBackend:
@@ -41,6 +13,8 @@ class OnnxRuntimeBackend:
     providers: ORT execution providers in order of preference (default CPU only); threads: intra-op threads
     (0 lets ORT decide).
     """
+
+    name = "onnxruntime"
 
     def __init__(self, path, providers=None, threads: int = 0):
         import onnxruntime as ort
@@ -54,39 +28,30 @@ class OnnxRuntimeBackend:
         opts.log_severity_level = 3
         if threads:
             opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
         except Exception as e:  # ORT raises its own exception types for every malformed file
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise fail(path, f"not a readable ONNX model ({first[:200]})") from None
         self.path = path
+        self.threads = threads
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.layout = _layout(path, self.output_names)
+        self.layout = contract.output_layout(path, self.output_names)
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise fail(path, f"not a YOLOv6 detector ONNX: expected one [B,3,H,W] input, found "
                              f"{[(i.name, i.shape) for i in inputs]}")
         self.input_name = inputs[0].name
-        self.outputs = list(E2E_OUTPUTS if self.layout == "end2end" else RAW_OUTPUTS)
-        self.metadata = read_metadata(path, self.session)
-
+        self.outputs = contract.outputs_for(self.layout)
+        self.metadata = contract.decode_metadata(self.session.get_modelmeta().custom_metadata_map)
         shape = inputs[0].shape
-        size = self.metadata.get("input_size")
-        if size is None:
-            if not (isinstance(shape[2], int) and isinstance(shape[3], int)):
-                raise fail(path, "input height/width are dynamic and the file has no 'input_size' metadata")
-            size = [shape[2], shape[3]]
-        self.input_size = (int(size[0]), int(size[1]))
-        # A fixed-batch file must be fed exactly max_batch images; the Detector pads the last chunk.
-        self.fixed_batch = isinstance(shape[0], int) and shape[0] > 0
-        self.max_batch = shape[0] if self.fixed_batch else DYNAMIC_MAX_BATCH
+        self.input_size = contract.input_size(path, self.metadata, shape)
+        self.fixed_batch, self.max_batch = contract.fixed_batch(shape)
         self.dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
-        names = self.metadata.get("names")
-        if not isinstance(names, list):
-            n = self.session.get_outputs()[self.output_names.index("scores")].shape[-1] \
-                if "scores" in self.output_names else None
-            names = [f"class{i}" for i in range(n)] if isinstance(n, int) else []
-        self.names = [str(n) for n in names]
+        n = self.session.get_outputs()[self.output_names.index("scores")].shape[-1] \
+            if "scores" in self.output_names else None
+        self.names = contract.class_names(self.metadata, n)
         self.model_name = str(self.metadata.get("model_name", path.stem))
         self.precision = str(self.metadata.get("precision", "fp32"))
         self.providers = self.session.get_providers()

@@ -60,6 +60,7 @@ def read_onnx_contract(path) -> dict:
         "model_name": meta.get("model_name", path.stem),
         "onnx_precision": "int8-qdq" if has_qdq else meta.get("precision", "fp32"),
         "has_qdq": has_qdq,
+        "qdq_target": meta.get("yolov6_edge.qdq_target"),
     }
 
 
@@ -69,6 +70,10 @@ def _check_precision(path, precision, info):
     if precision == "int8" and not info["has_qdq"]:
         raise fail(path, "--int8 needs a QDQ ONNX (QuantizeLinear/DequantizeLinear nodes); make one with "
                          "`yolov6-edge calibrate`")
+    if precision == "int8" and info.get("qdq_target") not in (None, "tensorrt"):
+        raise fail(path, f"its Q/DQ placement is for {info['qdq_target']} (uint8 activations, which TensorRT's "
+                         "ONNX parser refuses); write a TensorRT one from the same calibration cache with "
+                         "`yolov6-edge calibrate ... --target tensorrt`")
     if precision != "int8" and info["has_qdq"]:
         raise fail(path, "has QuantizeLinear/DequantizeLinear nodes: it is an INT8 model, build it with --int8")
     if precision == "fp32" and info["onnx_precision"] == "fp16":

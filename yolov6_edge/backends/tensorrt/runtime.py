@@ -39,6 +39,8 @@ class _Binding:
 
 
 class TensorRTBackend:
+    name = "tensorrt"
+
     def __init__(self, path, cuda_graph=False, cuda=None):
         self.path = Path(path)
         if not self.path.is_file():

@@ -21,6 +21,8 @@ class TorchBackend:
     (320x320 for YOLOv6Lite, its published setting). fuse: fold BatchNorm/branches first (same outputs, faster).
     """
 
+    name = "torch"
+
     def __init__(self, model, img_size=None, fuse: bool = True, device: str = "cpu"):
         if isinstance(model, (str, Path)):
             from ...weights import load_model

@@ -1,0 +1,1 @@
+"""OpenVINO (CPU plugin) behind the Backend interface: `pip install 'yolov6-edge[openvino]'`."""

@@ -1,0 +1,29 @@
+"""The runtime options eval, bench, predict and compare share: which backend runs an .onnx, how many threads.
+
+Kept free of runtime imports so `yolov6-edge --help` stays fast.
+"""
+
+ONNX_BACKENDS = ["onnxruntime", "openvino"]  # runtime.detector.BACKENDS[".onnx"], checked in tests
+
+
+def add_backend_args(p, many: bool = False) -> None:
+    p.add_argument("--backend", choices=ONNX_BACKENDS, default=None, nargs="+" if many else None,
+                   help="runtime for .onnx files: onnxruntime (default) or openvino (pip install "
+                        "'yolov6-edge[openvino]')" + ("; one for all models or one per model" if many else ""))
+    p.add_argument("--threads", type=int, default=0,
+                   help="inference threads of ONNX Runtime / OpenVINO (default 0: the runtime decides)")
+    p.add_argument("--inference-precision", choices=["f32", "bf16", "f16"], default=None,
+                   help="openvino only: precision of the float parts (default: the plugin's, f32 on most CPUs)")
+
+
+def backend_kwargs(args) -> dict:
+    """Detector/evaluate keyword arguments from parsed add_backend_args options."""
+    from ..errors import fail
+
+    if args.threads < 0:
+        raise fail(args.model if hasattr(args, "model") else "--threads", f"--threads must be >= 0, not {args.threads}")
+    options = {"inference_precision": args.inference_precision} if args.inference_precision else None
+    backend = args.backend
+    if options and "openvino" not in (backend if isinstance(backend, list) else [backend]):
+        raise fail("--inference-precision", "applies to --backend openvino only")
+    return {"backend": backend, "threads": args.threads, "backend_options": options}
