@@ -1,6 +1,7 @@
 """`yolov6-edge calibrate MODEL --images DIR|LIST -o OUT.onnx`: post-training INT8 -> explicit QDQ ONNX."""
 from pathlib import Path
 
+from .checks import positive_int
 from .quant_args import add_calibration_inputs
 
 
@@ -24,17 +25,21 @@ def register(subparsers, name):
     p.add_argument("--eval-ann", type=Path, default=None, help="with --skip auto or --method auto: its annotations")
     p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
     p.add_argument("--recalibrate", action="store_true", help="ignore and overwrite an existing cache")
-    p.add_argument("--batch", type=int, default=8, help="calibration batch size")
+    p.add_argument("--batch", type=positive_int, default=8, help="calibration batch size")
     return p
 
 
 def run(args) -> int:
     from ..errors import fail
     from ..quant.calibrate import calibrate_to_qdq
+    from ..quant.observers import METHODS
+    from .checks import check_files, quant_inputs, quant_outputs
 
     img = tuple(args.img) if args.img else None
     if args.skip == "auto" and (args.max_ap_drop is None or not args.eval_images or not args.eval_ann):
         raise fail(args.model, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
+    check_files(quant_inputs(args), quant_outputs(args.output, args.cache, ".quant.json",
+                                                  METHODS if args.method == "auto" else ()))
     report = calibrate_to_qdq(str(args.model), str(args.images), str(args.output), num=args.num, img_size=img,
                               method=args.method, skip=args.skip, max_ap_drop=args.max_ap_drop,
                               eval_images=args.eval_images, eval_ann=args.eval_ann,

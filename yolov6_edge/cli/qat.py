@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+from .checks import positive_int
 from .quant_args import add_calibration_inputs
 
 WEIGHT_BOUND = float("inf")
@@ -25,7 +26,7 @@ def register(subparsers, name):
                         "without --labels; --no-augment: plain letterboxed images")
     p.add_argument("--det-weight", type=float, default=1.0, help="detection loss weight (with --labels)")
     p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
-    p.add_argument("--epochs", type=int, default=16)
+    p.add_argument("--epochs", type=positive_int, default=16)
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate of the weights (cosine decay)")
     p.add_argument("--weight-bound", type=float, default=WEIGHT_BOUND, metavar="STEPS",
                    help="how far a quantized weight may move from the calibrated start, in quantization steps of "
@@ -34,7 +35,7 @@ def register(subparsers, name):
     p.add_argument("--amax-lr", type=float, default=1e-3,
                    help="relative learning rate of the activation amax (0: keep the calibrated values)")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=positive_int, default=8)
     p.add_argument("--learn-channel-scale", action=argparse.BooleanOptionalAction, default=True,
                    help="train the depthwise channel scales too (per-channel input steps; see --channel-scale)")
     p.add_argument("--seed", type=int, default=0, help="batch order and augmentation draws (runs differ by ~0.2 AP)")
@@ -56,6 +57,7 @@ def run(args) -> int:
     from ..quant.calibrate import calibrated_model, load_float_model, method_from_report, parse_skip
     from ..quant.interface import export_qdq, float_layers, set_float
     from ..quant.qat import qat, qat_batches
+    from .checks import check_files, quant_inputs, quant_outputs
 
     if bool(args.eval_images) != bool(args.eval_ann):
         raise fail(args.model, "--eval-images and --eval-ann go together")
@@ -67,6 +69,7 @@ def run(args) -> int:
         # measured: on its own training images QAT of YOLOv6Lite-M gained 0.14 AP while it lost 0.86 on val
         print(f"warning: {args.eval_images}: QAT trains on these images, so AP on them says little about "
               "AP elsewhere; score on labelled images it does not train on", file=sys.stderr)
+    check_files(quant_inputs(args), quant_outputs(args.output, args.cache, ".qat.json"))
     model, _ = load_float_model(args.model)
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
     cache = args.cache or Path(args.output).with_suffix(".calib.json")

@@ -10,6 +10,9 @@ RAW_OUTPUTS = ("boxes", "scores")
 E2E_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
 # A dynamic-batch file accepts any batch; we still feed it in chunks so memory stays bounded.
 DYNAMIC_MAX_BATCH = 32
+# Larger inputs are refused as damaged metadata: one 16384x16384 float32 image is already 3 GiB.
+MAX_INPUT_SIDE = 16384
+INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
 def read_metadata(path, session) -> dict:
@@ -33,6 +36,26 @@ def _layout(path, output_names) -> str:
     missing = [n for n in RAW_OUTPUTS if n not in names]
     raise fail(path, f"not a YOLOv6 detector ONNX: outputs {sorted(names)} lack {', '.join(missing)} "
                      f"(expected boxes+scores or {'/'.join(E2E_OUTPUTS)})")
+
+
+def _input_size(path, shape, meta_size) -> tuple:
+    """(H, W) from the 'input_size' metadata or the graph's fixed input shape, checked against each other."""
+    fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    if fixed[1] is not None and fixed[1] != 3:
+        raise fail(path, f"input shape {shape}: expected 3 channels ([B, 3, H, W])")
+    if meta_size is None:
+        if fixed[2] is None or fixed[3] is None:
+            raise fail(path, "input height/width are dynamic and the file has no 'input_size' metadata")
+        meta_size = fixed[2:]
+    if (not isinstance(meta_size, list) or len(meta_size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in meta_size)):
+        raise fail(path, f"'input_size' metadata {meta_size!r} is not [H, W]")
+    h, w = meta_size
+    if not (0 < h <= MAX_INPUT_SIDE and 0 < w <= MAX_INPUT_SIDE):
+        raise fail(path, f"'input_size' metadata {meta_size} is out of range (1..{MAX_INPUT_SIDE})")
+    if (fixed[2] is not None and fixed[2] != h) or (fixed[3] is not None and fixed[3] != w):
+        raise fail(path, f"'input_size' metadata {meta_size} disagrees with the graph's input shape {shape}")
+    return h, w
 
 
 class OnnxRuntimeBackend:
@@ -71,16 +94,13 @@ class OnnxRuntimeBackend:
         self.metadata = read_metadata(path, self.session)
 
         shape = inputs[0].shape
-        size = self.metadata.get("input_size")
-        if size is None:
-            if not (isinstance(shape[2], int) and isinstance(shape[3], int)):
-                raise fail(path, "input height/width are dynamic and the file has no 'input_size' metadata")
-            size = [shape[2], shape[3]]
-        self.input_size = (int(size[0]), int(size[1]))
+        self.input_size = _input_size(path, shape, self.metadata.get("input_size"))
         # A fixed-batch file must be fed exactly max_batch images; the Detector pads the last chunk.
         self.fixed_batch = isinstance(shape[0], int) and shape[0] > 0
         self.max_batch = shape[0] if self.fixed_batch else DYNAMIC_MAX_BATCH
-        self.dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+        if inputs[0].type not in INPUT_TYPES:
+            raise fail(path, f"input '{self.input_name}' is {inputs[0].type}; expected float32 or float16 images")
+        self.dtype = INPUT_TYPES[inputs[0].type]
         names = self.metadata.get("names")
         if not isinstance(names, list):
             n = self.session.get_outputs()[self.output_names.index("scores")].shape[-1] \
@@ -95,7 +115,14 @@ class OnnxRuntimeBackend:
         if blob.ndim != 4 or blob.shape[1] != 3 or tuple(blob.shape[2:]) != self.input_size:
             raise fail(self.path, f"input blob shape {tuple(blob.shape)} does not match [B,3,{self.input_size[0]},"
                                   f"{self.input_size[1]}]")
-        out = self.session.run(self.outputs, {self.input_name: np.ascontiguousarray(blob, self.dtype)})
+        if self.fixed_batch and blob.shape[0] != self.max_batch:
+            raise fail(self.path, f"the model takes exactly {self.max_batch} images a call (fixed batch), "
+                                  f"got {blob.shape[0]}")
+        try:
+            out = self.session.run(self.outputs, {self.input_name: np.ascontiguousarray(blob, self.dtype)})
+        except Exception as e:  # noqa: BLE001 - ORT's own exception types; the model file is what failed
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise fail(self.path, f"ONNX Runtime failed to run the model: {first[:300]}") from None
         return tuple(out)
 
     def __repr__(self):
