@@ -81,10 +81,11 @@ def same_file(a, b) -> bool:
 def check_outputs(inputs, outputs) -> None:
     """Refuse an output that is one of the inputs, or two outputs that are one file.
 
-    inputs: paths read by the command (None entries are ignored); outputs: {path: what it is} or a list.
+    inputs: paths read by the command (None entries are ignored); outputs: {path: what it is} or
+    (path, what) pairs.
     """
     inputs = [Path(p) for p in inputs if p is not None]
-    items = list(outputs.items()) if isinstance(outputs, dict) else [(o, "output") for o in outputs]
+    items = list(outputs.items()) if isinstance(outputs, dict) else list(outputs)
     items = [(Path(p), what) for p, what in items if p is not None]
     for i, (out, what) in enumerate(items):
         for src in inputs:
@@ -99,24 +100,26 @@ def check_outputs(inputs, outputs) -> None:
 def check_files(inputs, outputs) -> None:
     """Before the work: every output writable, none of them an input, no two the same file.
 
-    outputs: {path: what it is}; None paths (an option not given) are skipped.
+    outputs: {path: what it is} or (path, what) pairs (pairs can hold one path twice, which is refused); None
+    paths (an option not given) are skipped.
     """
-    outputs = {Path(p): what for p, what in outputs.items() if p is not None}
-    for path, what in outputs.items():
+    pairs = [(Path(p), what) for p, what in (outputs.items() if isinstance(outputs, dict) else outputs)
+             if p is not None]
+    for path, what in pairs:
         check_writable(path, what)
-    check_outputs(inputs, outputs)
+    check_outputs(inputs, pairs)
 
 
-def quant_outputs(output, cache, report_suffix: str, methods=()) -> dict:
-    """What calibrate/qat write: the QDQ ONNX, its report and the calibration cache(s) (one per method for
-    --method auto; quant.calibrate.method_cache names them)."""
+def quant_outputs(output, cache, report_suffix: str, methods=()) -> list:
+    """(path, what) of what calibrate/qat write: the QDQ ONNX, its report and the calibration cache(s) (one
+    per method for --method auto; quant.calibrate.method_cache names them)."""
     output = Path(output)
     cache = Path(cache) if cache else output.with_suffix(".calib.json")
-    files = {output: "QDQ ONNX", output.with_suffix(report_suffix): "report"}
+    files = [(output, "QDQ ONNX"), (output.with_suffix(report_suffix), "report")]
     if methods:
-        files.update({cache.with_name(f"{cache.stem}.{m}{cache.suffix}"): f"{m} calibration cache" for m in methods})
+        files += [(cache.with_name(f"{cache.stem}.{m}{cache.suffix}"), f"{m} calibration cache") for m in methods]
     else:
-        files[cache] = "calibration cache"
+        files.append((cache, "calibration cache"))
     return files
 
 
