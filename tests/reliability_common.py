@@ -46,7 +46,8 @@ def write_images(folder, names, seed=0, shape=(60, 80)):
 def one_line_error(capsys, *names):
     """The CLI's stderr: exactly one line, naming each of `names`."""
     err = capsys.readouterr().err.strip()
-    lines = [ln for ln in err.splitlines() if not PROGRESS.search(ln)]  # tqdm bars left by a stopped loop
+    # tqdm bars a stopped loop leaves (and clears with \r on a terminal) are not part of the message
+    lines = [ln.strip() for ln in re.split(r"[\r\n]", err) if ln.strip() and not PROGRESS.search(ln)]
     assert len(lines) == 1 and len(lines[0]) < ONE_LINE_MAX, err
     err = lines[0]
     for n in names:
