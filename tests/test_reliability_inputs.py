@@ -306,19 +306,32 @@ def test_predict_img_0_0_is_one_line(models, capsys):
     one_line_error(capsys, "--img")
 
 
-def test_cyclic_official_module_tree_is_one_line(tmp_path):
+@pytest.mark.parametrize("shape", ["cyclic", "deep"])
+def test_cyclic_or_very_deep_official_module_tree_is_one_line(tmp_path, shape):
     import torch
 
     from test_checkpoint import _new, fake_yolov6_package
     from yolov6_edge.weights import load_model
 
+    limit = sys.getrecursionlimit()
     with fake_yolov6_package() as cls:
         model = _new(cls("yolov6.models.yolo", "Model"))
-        model._modules["loop"] = model  # noqa: SLF001 - a damaged file: the tree points back at itself
-        torch.save({"model": model, "ema": None}, tmp_path / "cyclic.pt")
-    with pytest.raises(Yolov6EdgeError, match="cyclic") as e:
-        load_model(tmp_path / "cyclic.pt")  # before: RecursionError
-    _one_line(e, tmp_path / "cyclic.pt")
+        if shape == "cyclic":
+            model._modules["loop"] = model  # noqa: SLF001 - a damaged file: the tree points back at itself
+        else:
+            node = model
+            for _ in range(3000):
+                child = _new(cls("yolov6.models.yolo", "Model"))
+                node._modules["c"] = child  # noqa: SLF001
+                node = child
+            sys.setrecursionlimit(20000)  # to write it; reading it back runs at the default limit
+        try:
+            torch.save({"model": model, "ema": None}, tmp_path / f"{shape}.pt")
+        finally:
+            sys.setrecursionlimit(limit)
+    with pytest.raises(Yolov6EdgeError) as e:
+        load_model(tmp_path / f"{shape}.pt")  # before: RecursionError
+    _one_line(e, tmp_path / f"{shape}.pt")
 
 
 def test_float_count_in_a_param_file_is_one_line(tmp_path):

@@ -72,7 +72,8 @@ def check_instances(data, path) -> None:
         if not isinstance(c.get("name"), str):
             raise fail(path, f"categories[{i}] (id {c['id']}) has no 'name'")
     ann_ids = [a.get("id") if isinstance(a, dict) else None for a in data["annotations"]]
-    renumber = len(set(ann_ids)) != len(ann_ids) or not all(isinstance(x, int) for x in ann_ids)
+    renumber = (not all(isinstance(x, int) and not isinstance(x, bool) for x in ann_ids)
+                or len(set(ann_ids)) != len(ann_ids))
     for i, a in enumerate(data["annotations"]):
         if not isinstance(a, dict):
             raise fail(path, f"annotations[{i}] is not an object")
@@ -81,14 +82,15 @@ def check_instances(data, path) -> None:
             raise fail(path, f"annotations[{i}] has no 'bbox' [x, y, w, h] of 4 finite numbers (got {box!r:.60})")
         if box[2] < 0 or box[3] < 0:
             raise fail(path, f"annotations[{i}] 'bbox' {box} has a negative width or height")
-        if a.get("image_id") not in image_ids:
-            raise fail(path, f"annotations[{i}] refers to image_id {a.get('image_id')!r}, which 'images' lacks")
-        if a.get("category_id") not in cat_ids:
-            raise fail(path, f"annotations[{i}] refers to category_id {a.get('category_id')!r}, which "
-                             "'categories' lacks")
+        for key, known in (("image_id", image_ids), ("category_id", cat_ids)):
+            if not isinstance(a.get(key), int) or a[key] not in known:
+                raise fail(path, f"annotations[{i}] refers to {key} {str(a.get(key))[:40]!r}, which "
+                                 f"'{'images' if key == 'image_id' else 'categories'}' lacks")
         if not _number(a.get("area")):
             a["area"] = float(box[2] * box[3])
         a.setdefault("iscrowd", 0)
+        if a["iscrowd"] not in (0, 1):
+            raise fail(path, f"annotations[{i}] has iscrowd {str(a['iscrowd'])[:40]!r}; expected 0 or 1")
         if renumber:
             a["id"] = i + 1
 

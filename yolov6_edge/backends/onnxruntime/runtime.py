@@ -12,6 +12,7 @@ E2E_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
 DYNAMIC_MAX_BATCH = 32
 # Larger inputs are refused as damaged metadata: one 16384x16384 float32 image is already 3 GiB.
 MAX_INPUT_SIDE = 16384
+MAX_INPUT_VALUES = 2**31  # one call's input blob: 8 GiB of float32
 INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
@@ -98,6 +99,9 @@ class OnnxRuntimeBackend:
         # A fixed-batch file must be fed exactly max_batch images; the Detector pads the last chunk.
         self.fixed_batch = isinstance(shape[0], int) and shape[0] > 0
         self.max_batch = shape[0] if self.fixed_batch else DYNAMIC_MAX_BATCH
+        if self.max_batch * 3 * self.input_size[0] * self.input_size[1] > MAX_INPUT_VALUES:
+            raise fail(path, f"a fixed batch of {self.max_batch} at {self.input_size[0]}x{self.input_size[1]} is "
+                             f"more than {MAX_INPUT_VALUES:,} input values (damaged shape?)")
         if inputs[0].type not in INPUT_TYPES:
             raise fail(path, f"input '{self.input_name}' is {inputs[0].type}; expected float32 or float16 images")
         self.dtype = INPUT_TYPES[inputs[0].type]
