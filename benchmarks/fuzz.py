@@ -558,8 +558,8 @@ def case_cache(rng, fx):
         out = expect(lambda: read_cache(path, key), _model_errors())
         if out is not None:
             amax, scales = out
-            vals = list(amax.values()) + [v for s in scales.values() for v in s]
-            if not all(math.isfinite(v) and v > 0 for v in vals):
+            if not (all(math.isfinite(v) and v >= 0 for v in amax.values()) and any(amax.values())
+                    and all(math.isfinite(v) and v > 0 for sc in scales.values() for v in sc)):
                 raise CaseFailure("accepted an unusable range")
     return f"read_cache({how})", run
 

@@ -63,22 +63,33 @@ def test_calibration_library_refuses_batch_and_num_below_one(models):
     assert len(list_images(models / "imgs", 2)) == 2 and len(list_images(models / "imgs", None)) == 3
 
 
-@pytest.mark.parametrize("value", [0.0, float("nan"), float("inf"), -1.0])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, "all zero"])
 def test_calibration_cache_with_unusable_ranges_is_refused(tmp_path, value):
     from yolov6_edge.quant.cache import read_cache, write_cache
 
     key = {"model_hash": "m", "images_hash": "i"}
+    amax = {"a": 0.0, "b": 0.0} if value == "all zero" else {"a": 1.0, "b": value}
     path = tmp_path / "m.calib.json"
-    path.write_text(json.dumps({"version": 1, **key, "amax": {"a": 1.0, "b": value}, "channel_scales": {}}))
+    path.write_text(json.dumps({"version": 1, **key, "amax": amax, "channel_scales": {}}))
     with pytest.raises(Yolov6EdgeError, match="unusable") as e:
-        read_cache(path, key)
-    _one_line(e, path, "layer b")
+        read_cache(path, key)  # before: reused, an INT8 model that outputs nothing (or NaN)
+    _one_line(e, path)
     with pytest.raises(Yolov6EdgeError, match="no cache written"):
-        write_cache(tmp_path / "new.calib.json", {"a": value}, key)
+        write_cache(tmp_path / "new.calib.json", amax, key)
     assert not (tmp_path / "new.calib.json").exists()
-    path.write_text(json.dumps({"version": 1, **key, "amax": {"a": 1.0}, "channel_scales": {"a": [1.0, value]}}))
-    with pytest.raises(Yolov6EdgeError, match="channel scale"):
-        read_cache(path, key)
+    if value != "all zero":
+        path.write_text(json.dumps({"version": 1, **key, "amax": {"a": 1.0}, "channel_scales": {"a": [1.0, value]}}))
+        with pytest.raises(Yolov6EdgeError, match="channel scale"):
+            read_cache(path, key)
+
+
+def test_calibration_cache_with_a_few_dead_layers_is_used(tmp_path):
+    # a layer whose input is zero on every image has range 0 (a random net has a few); the quantizer clamps it
+    from yolov6_edge.quant.cache import read_cache, write_cache
+
+    key = {"model_hash": "m", "images_hash": "i"}
+    write_cache(tmp_path / "m.calib.json", {"a": 0.0, "b": 2.5}, key, {"b": [1.0, 0.01]})
+    assert read_cache(tmp_path / "m.calib.json", key) == ({"a": 0.0, "b": 2.5}, {"b": [1.0, 0.01]})
 
 
 @pytest.mark.parametrize("value", ["0", "-1"])

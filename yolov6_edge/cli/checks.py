@@ -4,7 +4,6 @@ from each other and from the command's own inputs (so no command ever writes ove
 No torch here: every command imports it.
 """
 import argparse
-import math
 import os
 from pathlib import Path
 
@@ -14,11 +13,15 @@ from ..errors import fail
 
 # ---- argparse types: a bad value is reported by argparse as 'argument --x: ...', exit 2 ----------------------
 
-def positive_int(text) -> int:
+def _parsed(text, convert, expected):
     try:
-        value = int(text)
+        return convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_int(text) -> int:
+    value = _parsed(text, int, "a positive integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -26,22 +29,9 @@ def positive_int(text) -> int:
 
 def unit_float(text) -> float:
     """A threshold in [0, 1] (confidence, IoU)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    value = _parsed(text, float, "a number in [0, 1]")
     if not 0.0 <= value <= 1.0:  # NaN fails too
         raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
-    return value
-
-
-def finite_float(text) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
 
 

@@ -25,14 +25,18 @@ def model_hash(model_path) -> str:
 
 
 def bad_range(amax: dict, scales: dict):
-    """(layer, problem) for the first activation range or channel scale that is not a finite positive number.
+    """(layer, problem) for the first unusable activation range or channel scale, else None.
 
-    A zero range is what a calibration that saw no images leaves (every layer 0, hence an INT8 model that
-    outputs nothing); NaN and inf make every scale NaN. None when all are sound.
+    NaN, inf and negative values are never usable. A zero range is: a layer whose input was zero on every
+    calibration image (a dead input, which a random or pruned net has; quantizers clamp its scale). But zero
+    everywhere is what a calibration that saw no image leaves (--batch -1 did), and its INT8 model outputs
+    nothing. Channel scales are floored above zero when computed, so any value <= 0 is damage.
     """
     for name, v in amax.items():
-        if not (math.isfinite(v) and v > 0):
+        if not (math.isfinite(v) and v >= 0):
             return name, f"activation range {v}"
+    if amax and not any(amax.values()):
+        return next(iter(amax)), "activation range 0 (as every layer's: no calibration image was seen)"
     for name, values in scales.items():
         bad = next((v for v in values if not (math.isfinite(v) and v > 0)), None)
         if bad is not None or not values:
