@@ -142,21 +142,20 @@ def test_cli_outputs_are_readable_by_others_under_umask_022(tmp_path, onnx_model
 
 # ---- leftovers -------------------------------------------------------------------------------------------------
 
-def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path):
-    ckpt = tiny_checkpoint(tmp_path / "m.pt")
-    out = tmp_path / "out" / "m.onnx"
+def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path, onnx_model):
+    out = tmp_path / "out" / "bench.json"
     res = run_python(f"""
-        import os, signal, sys, time
-        import onnx
+        import os, pathlib, signal, sys, time
         from yolov6_edge.cli.main import main
 
-        real = onnx.save
-        def save_then_terminated(proto, f, *a, **k):
-            real(proto, f, *a, **k)  # the temporary file is complete on disk; the rename has not happened
+        real = pathlib.Path.write_text
+        def write_then_terminated(self, *a, **k):
+            real(self, *a, **k)  # the temporary file is complete on disk; the rename has not happened
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(30)
-        onnx.save = save_then_terminated
-        sys.exit(main(["export", {str(ckpt)!r}, "-o", {str(out)!r}, "--img", "64", "64", "--no-simplify"]))
+        pathlib.Path.write_text = write_then_terminated
+        sys.exit(main(["bench", {str(onnx_model)!r}, "--batch", "1", "--iters", "1", "--warmup", "0",
+                       "--json", {str(out)!r}]))
     """)
     assert res.returncode == 128 + signal.SIGTERM, (res.returncode, res.stderr[-2000:])
     assert "SIGTERM" in res.stderr
