@@ -5,6 +5,8 @@ No torch here: the runtime path imports this module. CPU functions take and retu
 and write into caller-given device buffers. Semantics (geometry rounding, NaN/inf handling, tie order) are
 documented in csrc/include/yolov6_edge/letterbox.h and nms.h.
 """
+import operator
+
 import numpy as np
 
 from . import _C
@@ -28,11 +30,39 @@ def _as_list(images):
     raise ValueError(f"letterbox: expected an HxWx3 uint8 array or a list of them, got {type(images).__name__}")
 
 
+INT32_MAX = 2**31 - 1
+# More workers than this never help these ops; the native loop also falls back to fewer when threads fail to start.
+MAX_THREADS = 256
+
+
+def _integer(value, what: str) -> int:
+    """An integer argument, or a ValueError naming it (floats, strings and None are refused, not truncated)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what} must be an integer, got {type(value).__name__} {value!r}") from None
+
+
+def _count(value, what: str) -> int:
+    """A count the native side keeps in an int32: values past 2^31 - 1 mean 'no limit' and are clamped."""
+    return min(_integer(value, what), INT32_MAX)
+
+
+def _threads(value) -> int:
+    return max(0, min(_integer(value, "threads"), MAX_THREADS))
+
+
 def _size(size):
-    if isinstance(size, int):
-        return size, size
-    h, w = size
-    return int(h), int(w)
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (size, size)
+    if not isinstance(size, (tuple, list, np.ndarray)) or len(size) != 2:
+        raise ValueError(f"letterbox: size must be an int or (H, W), got {size!r}")
+    h, w = (_integer(v, "letterbox: size") for v in size)
+    if not (1 <= h <= INT32_MAX and 1 <= w <= INT32_MAX):
+        raise ValueError(f"letterbox: size must be positive, got ({h}, {w})")
+    return h, w
 
 
 def _half(dtype) -> bool:
@@ -48,21 +78,36 @@ def letterbox(images, size=(640, 640), center=True, dtype=np.float32, threads=0)
     Boxes map back to an original image as (x - pad_left) / scale, (y - pad_top) / scale.
     """
     h, w = _size(size)
-    return _C.letterbox(_as_list(images), h, w, bool(center), _half(dtype), int(threads))
+    return _C.letterbox(_as_list(images), h, w, bool(center), _half(dtype), _threads(threads))
 
 
 def batched_nms(boxes, scores, conf_thres=0.25, iou_thres=0.45, max_det=300, multi_label=False, agnostic=False,
                 max_candidates=30000, threads=0):
     """boxes [B, N, 4] xyxy + scores [B, N, C] -> list of B float32 arrays [K, 6] (x1, y1, x2, y2, score, class).
 
-    2-D inputs ([N, 4], [N, C]) are taken as a batch of one.
+    2-D inputs ([N, 4], [N, C]) are taken as a batch of one. max_det and max_candidates above 2^31 - 1 mean
+    no limit. Bad shapes or arguments raise ValueError.
     """
-    boxes = np.ascontiguousarray(boxes, dtype=np.float32)
-    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    boxes = _float32(boxes, "boxes")
+    scores = _float32(scores, "scores")
     if boxes.ndim == 2 and scores.ndim == 2:
         boxes, scores = boxes[None], scores[None]
-    return _C.batched_nms(boxes, scores, float(conf_thres), float(iou_thres), int(max_det), bool(multi_label),
-                          bool(agnostic), int(max_candidates), int(threads))
+    return _C.batched_nms(boxes, scores, _threshold(conf_thres, "conf_thres"), _threshold(iou_thres, "iou_thres"),
+                          _count(max_det, "max_det"), bool(multi_label), bool(agnostic),
+                          _count(max_candidates, "max_candidates"), _threads(threads))
+
+
+def _float32(a, what: str) -> np.ndarray:
+    try:
+        return np.ascontiguousarray(a, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"batched_nms: {what} is not a float array ({e})") from None
+
+
+def _threshold(value, what: str) -> float:
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"batched_nms: {what} must be a number, got {value!r}")
+    return float(value)
 
 
 def decode_boxes(reg, anchor_points, strides, reg_max=0):
@@ -70,7 +115,10 @@ def decode_boxes(reg, anchor_points, strides, reg_max=0):
     reg = np.ascontiguousarray(reg, dtype=np.float32)
     anchors = np.ascontiguousarray(anchor_points, dtype=np.float32)
     strides = np.ascontiguousarray(np.reshape(strides, -1), dtype=np.float32)
-    return _C.decode_boxes(reg, anchors, strides, int(reg_max))
+    reg_max = _integer(reg_max, "decode_boxes: reg_max")
+    if not 0 <= reg_max < 2**16:
+        raise ValueError(f"decode_boxes: reg_max must lie in [0, 65536), got {reg_max}")
+    return _C.decode_boxes(reg, anchors, strides, reg_max)
 
 
 # ---- CUDA ----------------------------------------------------------------------------------------------------

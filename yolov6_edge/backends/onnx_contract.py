@@ -38,20 +38,40 @@ def outputs_for(layout) -> list:
     return list(E2E_OUTPUTS if layout == "end2end" else RAW_OUTPUTS)
 
 
+# Larger inputs are refused as damaged metadata: one 16384x16384 float32 image is already 3 GiB.
+MAX_INPUT_SIDE = 16384
+MAX_INPUT_VALUES = 2**31  # one call's input blob: 8 GiB of float32
+
+
 def input_size(path, meta: dict, shape) -> tuple:
-    """(H, W) from the 'input_size' metadata, else from a fixed input shape."""
-    size = meta.get("input_size")
-    if size is None:
-        if not (isinstance(shape[2], int) and isinstance(shape[3], int)):
+    """(H, W) from the 'input_size' metadata or the graph's fixed input shape, checked against each other."""
+    fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    if fixed[1] is not None and fixed[1] != 3:
+        raise fail(path, f"input shape {shape}: expected 3 channels ([B, 3, H, W])")
+    meta_size = meta.get("input_size")
+    if meta_size is None:
+        if fixed[2] is None or fixed[3] is None:
             raise fail(path, "input height/width are dynamic and the file has no 'input_size' metadata")
-        size = [shape[2], shape[3]]
-    return int(size[0]), int(size[1])
+        meta_size = fixed[2:]
+    if (not isinstance(meta_size, list) or len(meta_size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in meta_size)):
+        raise fail(path, f"'input_size' metadata {meta_size!r} is not [H, W]")
+    h, w = meta_size
+    if not (0 < h <= MAX_INPUT_SIDE and 0 < w <= MAX_INPUT_SIDE):
+        raise fail(path, f"'input_size' metadata {meta_size} is out of range (1..{MAX_INPUT_SIDE})")
+    if (fixed[2] is not None and fixed[2] != h) or (fixed[3] is not None and fixed[3] != w):
+        raise fail(path, f"'input_size' metadata {meta_size} disagrees with the graph's input shape {shape}")
+    return h, w
 
 
-def fixed_batch(shape) -> tuple:
+def fixed_batch(path, shape, size) -> tuple:
     """(fixed, max_batch): a fixed-batch file must be fed exactly max_batch images (the Detector pads)."""
     fixed = isinstance(shape[0], int) and shape[0] > 0
-    return fixed, (shape[0] if fixed else DYNAMIC_MAX_BATCH)
+    max_batch = shape[0] if fixed else DYNAMIC_MAX_BATCH
+    if max_batch * 3 * size[0] * size[1] > MAX_INPUT_VALUES:
+        raise fail(path, f"a fixed batch of {max_batch} at {size[0]}x{size[1]} is more than {MAX_INPUT_VALUES:,} "
+                         "input values (damaged shape?)")
+    return fixed, max_batch
 
 
 def class_names(meta: dict, num_scores) -> list:

@@ -2,6 +2,7 @@
 import json
 
 from .backend_args import add_backend_args, backend_kwargs
+from .checks import positive_int
 
 
 def register(sub, name):
@@ -9,7 +10,7 @@ def register(sub, name):
                        description=__doc__.splitlines()[0] + ". With several models each row also gives its "
                        "p50 latency over the first model's (ratio_to_first in the JSON).")
     p.add_argument("model", nargs="+", help="model.onnx or model.engine; several are timed in turn, round by round")
-    p.add_argument("--batch", type=int, nargs="+", default=[1, 32], help="batch sizes (default: 1 32)")
+    p.add_argument("--batch", type=positive_int, nargs="+", default=[1, 32], help="batch sizes (default: 1 32)")
     p.add_argument("--end-to-end", action="store_true", help="also time letterbox + inference + NMS on images")
     p.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
     p.add_argument("--iters", type=int, default=100, help="timed calls per batch size (default 100)")
@@ -22,7 +23,9 @@ def register(sub, name):
 def run(args):
     from ..atomic import atomic_write_text
     from ..bench import bench_many, format_table
+    from .checks import check_files, model_files
 
+    check_files([f for m in args.model for f in model_files(m)], {args.json: "--json report"})
     kw = backend_kwargs(args)
     report = bench_many(args.model, batches=args.batch, end_to_end=args.end_to_end, warmup=args.warmup,
                         iters=args.iters, cuda_graph=args.cuda_graph, backends=kw["backend"], threads=kw["threads"],

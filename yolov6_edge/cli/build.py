@@ -42,7 +42,13 @@ def _calibrate(model, images, out_onnx, img_size, recipe_file=None):
 def run(args):
     from ..backends.tensorrt.build import build_engine
 
+    from .checks import check_files, model_files
+
     model = Path(args.model)
+    output = Path(args.output)
+    check_files(model_files(model), [(output, "engine"), (output.with_name(output.name + ".json"), "engine sidecar"),
+                                     (output.with_name(f"{output.stem}.qdq.onnx") if model.suffix == ".pt" else None,
+                                      "calibrated QDQ ONNX")])
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
     batch = (args.min_batch, args.opt_batch, max(args.max_batch, args.opt_batch))
     onnx_path = model

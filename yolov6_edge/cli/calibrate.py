@@ -1,6 +1,7 @@
 """`yolov6-edge calibrate MODEL --images DIR|LIST -o OUT.onnx`: post-training INT8 -> explicit QDQ ONNX."""
 from pathlib import Path
 
+from .checks import positive_int
 from .quant_args import DEFAULTS, add_calibration_inputs, recipe_from_args
 
 
@@ -25,8 +26,9 @@ def register(subparsers, name):
     p.add_argument("--eval-ann", type=Path, default=None, help="with --skip auto or --method auto: its annotations")
     p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
     p.add_argument("--recalibrate", action="store_true", help="ignore and overwrite an existing cache")
-    p.add_argument("--batch", type=int, default=None, help=f"calibration batch size (default {DEFAULTS.batch})")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--batch", type=positive_int, default=None,
+                   help=f"calibration batch size (default {DEFAULTS.batch})")
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="with --target cpu: inference threads the two placements are timed with (default 1)")
     return p
 
@@ -34,6 +36,8 @@ def register(subparsers, name):
 def run(args) -> int:
     from ..errors import fail
     from ..quant.calibrate import calibrate_to_qdq
+    from ..quant.observers import METHODS
+    from .checks import check_files, quant_inputs, quant_outputs
 
     recipe = recipe_from_args(args, percentile=args.percentile, skip=args.skip, max_ap_drop=args.max_ap_drop,
                               eval_images=str(args.eval_images) if args.eval_images else None,
@@ -41,6 +45,8 @@ def run(args) -> int:
                               threads=args.threads)
     if recipe.skip == "auto" and (recipe.max_ap_drop is None or not recipe.eval_images or not recipe.eval_ann):
         raise fail(args.model, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
+    check_files(quant_inputs(args.model, recipe.images, recipe.eval_ann, recipe.skip),
+                quant_outputs(args.output, args.cache, ".quant.json", METHODS if recipe.method == "auto" else ()))
     report = calibrate_to_qdq(str(args.model), None, str(args.output), recipe=recipe, cache=args.cache,
                               recalibrate=args.recalibrate)
     if "method_ap" in report:

@@ -11,6 +11,8 @@ import statistics
 import time
 from pathlib import Path
 
+from .checks import positive_int, unit_float
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LITE_S = Path("weights/yolov6lite/yolov6-lite-s.param")
 COCO_VAL = Path("coco/val")
@@ -27,9 +29,9 @@ def register(subparsers, name):
     p.add_argument("-o", "--output", type=Path, default=Path("demo_out"), help="output folder")
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
-    p.add_argument("--images", type=int, default=4, help="how many images to run and draw")
-    p.add_argument("--runs", type=int, default=20, help="timed runs for the latency figures")
-    p.add_argument("--conf", type=float, default=0.25)
+    p.add_argument("--images", type=positive_int, default=4, help="how many images to run and draw")
+    p.add_argument("--runs", type=positive_int, default=20, help="timed runs for the latency figures")
+    p.add_argument("--conf", type=unit_float, default=0.25)
     p.add_argument("--no-eval", action="store_true", help="skip the COCO AP even when ../shared is present")
     p.add_argument("--train-minutes", type=float, default=4.0,
                    help="without weights and ../shared: train on synthetic shapes this long (0: random weights)")
@@ -121,8 +123,9 @@ def run(args) -> int:
     from ..runtime.detector import Detector
     from ..runtime.draw import draw
     from ..models import default_input_size
+    from .checks import check_output_folder
 
-    out = args.output
+    out = check_output_folder(args.output)
     model, description, coco_trained = pick_model(args.weights, args.train_minutes, out)
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
     print(f"model: {description}")

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 from .backend_args import add_backend_args, backend_kwargs
+from .checks import positive_int, unit_float
 
 
 def register(subparsers, name):
@@ -13,11 +14,11 @@ def register(subparsers, name):
     p.add_argument("--ann", type=Path, required=True, help="COCO instances JSON")
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for .pt/.param models (ONNX and engines use their own)")
-    p.add_argument("--conf", type=float, default=0.001)
-    p.add_argument("--iou", type=float, default=0.65)
-    p.add_argument("--max-det", type=int, default=300)
+    p.add_argument("--conf", type=unit_float, default=0.001)
+    p.add_argument("--iou", type=unit_float, default=0.65)
+    p.add_argument("--max-det", type=positive_int, default=300)
     p.add_argument("--single-label", action="store_true", help="one class per box (default: multi-label)")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batch", type=positive_int, default=8)
     add_backend_args(p)
     p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     p.add_argument("--predictions", type=Path, default=None, help="write the COCO-format detections here")
@@ -27,12 +28,15 @@ def register(subparsers, name):
 def run(args) -> int:
     from ..atomic import atomic_write_text
     from ..eval.coco import evaluate, format_table
+    from .checks import check_files, image_size, model_files
 
-    stats = evaluate(args.model, args.images, args.ann, img_size=tuple(args.img) if args.img else None,
+    check_files(model_files(args.model) + [args.ann],
+                [(args.json, "--json report"), (args.predictions, "--predictions file")])
+    stats = evaluate(args.model, args.images, args.ann, img_size=image_size(args.img),
                      conf=args.conf, iou=args.iou, max_det=args.max_det, multi_label=not args.single_label,
                      batch=args.batch, predictions_json=args.predictions, **backend_kwargs(args))
-    print(f"{args.model} ({stats['backend']}) on {stats['n_images']} images at {stats['input_size'][0]}x{stats['input_size'][1]} "
-          f"(conf {args.conf}, IoU {args.iou}, {stats['seconds']:.1f} s)")
+    print(f"{args.model} ({stats['backend']}) on {stats['n_images']} images at "
+          f"{stats['input_size'][0]}x{stats['input_size'][1]} (conf {args.conf}, IoU {args.iou}, {stats['seconds']:.1f} s)")
     print(format_table(stats))
     if args.json:
         record = dict(stats, model=str(args.model), images=str(args.images), ann=str(args.ann), conf=args.conf,

@@ -1,6 +1,8 @@
 """`yolov6-edge export MODEL -o OUT.onnx`: a .pt/.param model -> ONNX (fused, with metadata)."""
 from pathlib import Path
 
+from .checks import positive_int, unit_float
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="export a .pt / NCNN .param model to ONNX",
@@ -11,22 +13,26 @@ def register(subparsers, name):
                    help="input size (default 320 320 for YOLOv6Lite, else 640 640)")
     p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
     p.add_argument("--end2end", action="store_true", help="put NMS inside the graph (num_dets/det_* outputs)")
-    p.add_argument("--conf", type=float, default=0.25, help="end-to-end score threshold")
-    p.add_argument("--iou", type=float, default=0.45, help="end-to-end NMS IoU threshold")
-    p.add_argument("--max-det", type=int, default=100, help="end-to-end detections per image")
+    p.add_argument("--conf", type=unit_float, default=0.25, help="end-to-end score threshold")
+    p.add_argument("--iou", type=unit_float, default=0.45, help="end-to-end NMS IoU threshold")
+    p.add_argument("--max-det", type=positive_int, default=100, help="end-to-end detections per image")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--no-simplify", action="store_true", help="skip onnxslim")
     return p
 
 
 def run(args) -> int:
-    from ..export.onnx import export_onnx
+    from ..export.onnx import check_export_args, export_onnx
     from ..models import default_input_size
     from ..weights import load_model
+    from .checks import check_files, image_size, model_files
 
-    model, info = load_model(args.model)
-    size = tuple(args.img) if args.img else default_input_size(model.model_name)
     out = args.output or args.model.with_suffix(".onnx")
+    check_export_args(out, batch=args.batch, opset=args.opset, end2end=args.end2end, conf=args.conf, iou=args.iou,
+                      max_det=args.max_det)
+    check_files(model_files(args.model), {out: "ONNX file"})
+    model, info = load_model(args.model)
+    size = image_size(args.img) or default_input_size(model.model_name)
     export_onnx(model, out, img_size=size, batch=args.batch, opset=args.opset, simplify=not args.no_simplify,
                 end2end=args.end2end, conf=args.conf, iou=args.iou, max_det=args.max_det)
     kind = "end-to-end (NMS inside)" if args.end2end else "boxes+scores"

@@ -14,9 +14,11 @@ def register(subparsers, name):
 def run(args) -> int:
     from ..weights.checkpoint import save_checkpoint
     from ..weights.ncnn import load_ncnn_model
+    from .checks import check_files, model_files
 
-    model, info = load_ncnn_model(args.param)
     output = args.output if args.output is not None else args.param.with_suffix(".pt")
+    check_files(model_files(args.param), {output: "checkpoint"})
+    model, info = load_ncnn_model(args.param)
     save_checkpoint(model, output)
     n = sum(p.numel() for p in model.parameters())
     print(f"{args.param} -> {output}: {info['model_name']}, {len(info['names'])} classes, {n:,} parameters (fused)")

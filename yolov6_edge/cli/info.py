@@ -20,6 +20,8 @@ def onnx_info(path) -> dict:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf raises DecodeError and friends for anything that is not an ONNX
         raise fail(path, f"not a readable ONNX model ({type(e).__name__})") from None
+    if not proto.graph.node and not proto.graph.output:  # protobuf parses many non-ONNX bytes as an empty model
+        raise fail(path, "not an ONNX model (no graph)")
     meta = {}
     for p in proto.metadata_props:
         try:
@@ -70,8 +72,12 @@ def engine_info(path) -> dict:
 
 def describe(path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise fail(path, "is a folder, not a model file")
     if not path.is_file():
         raise fail(path, "no such file")
+    if path.stat().st_size == 0:
+        raise fail(path, "file is empty (zero bytes)")
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         return onnx_info(path)

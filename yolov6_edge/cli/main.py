@@ -4,7 +4,9 @@ Command modules import their heavy dependencies (torch, TensorRT) inside run(), 
 and the inference commands start without torch.
 """
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
 
 from ..errors import Yolov6EdgeError
@@ -42,13 +44,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Optional dependency (top-level module) -> what to install. The base install runs inference only.
+EXTRAS = {
+    "torch": "pip install 'yolov6-edge[torch]'  (torch 2.13.0; see README)",
+    "onnxslim": "pip install 'yolov6-edge[torch]'  (or: pip install onnxslim)",
+    "pycocotools": "pip install pycocotools  (or 'yolov6-edge[torch]', which brings it)",
+    "matplotlib": "pip install matplotlib  (or 'yolov6-edge[torch]')",
+    "tensorrt": "install TensorRT 10/11 for your CUDA (pip install 'yolov6-edge[trt]')",
+}
+
+
+class Terminated(BaseException):
+    """SIGTERM/SIGHUP as an exception, so unwinding removes temporary files (atomic.py) before exit."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions():
+    old = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            with contextlib.suppress(ValueError, OSError):  # not the main thread: leave them alone
+                old[sig] = signal.signal(sig, _raise_terminated)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    prefix = f"yolov6-edge {args.command}: error:"
     try:
-        return int(args.func(args) or 0)
+        with _signals_as_exceptions():
+            return int(args.func(args) or 0)
     except Yolov6EdgeError as e:
-        print(f"yolov6-edge {args.command}: error: {e}", file=sys.stderr)
+        print(f"{prefix} {e}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:
+        root = (e.name or "").split(".")[0]
+        if root not in EXTRAS:
+            raise
+        print(f"{prefix} this command needs {root}, which is not installed: {EXTRAS[root]}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"yolov6-edge {args.command}: interrupted (temporary files removed)", file=sys.stderr)
+        return 130
+    except Terminated as e:
+        name = signal.Signals(e.signum).name
+        print(f"yolov6-edge {args.command}: stopped by {name} (temporary files removed)", file=sys.stderr)
+        return 128 + e.signum
 
 
 if __name__ == "__main__":

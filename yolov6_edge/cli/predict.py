@@ -2,7 +2,9 @@
 import json
 from pathlib import Path
 
+from ..errors import fail
 from .backend_args import add_backend_args, backend_kwargs
+from .checks import positive_int, unit_float
 
 
 def register(subparsers, name):
@@ -11,9 +13,9 @@ def register(subparsers, name):
     p.add_argument("model", type=Path, help=".onnx, .engine, .pt or .param")
     p.add_argument("sources", nargs="+", help="image files, folders or glob patterns")
     p.add_argument("-o", "--output", type=Path, default=Path("predict_out"), help="output folder")
-    p.add_argument("--conf", type=float, default=0.25)
-    p.add_argument("--iou", type=float, default=0.45)
-    p.add_argument("--max-det", type=int, default=300)
+    p.add_argument("--conf", type=unit_float, default=0.25)
+    p.add_argument("--iou", type=unit_float, default=0.45)
+    p.add_argument("--max-det", type=positive_int, default=300)
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for .pt/.param models (ONNX and engines use their own)")
     p.add_argument("--no-draw", action="store_true", help="write only detections.json")
@@ -21,14 +23,23 @@ def register(subparsers, name):
     return p
 
 
-def unique_names(paths) -> list:
-    """Output file names: the source name, with an index added where two sources share a name."""
-    seen, out = {}, []
+INDEX = "detections.json"
+
+
+def unique_names(paths, writable=lambda suffix: True) -> list:
+    """Output file names, all different: the source name (as .jpg where OpenCV cannot write its format), with
+    _1, _2, ... added where it is taken (compared ignoring case, for case-insensitive filesystems)."""
+    taken, out = {INDEX}, []
     for p in paths:
-        name = Path(p).name
-        n = seen.get(name, 0)
-        seen[name] = n + 1
-        out.append(name if n == 0 else f"{Path(name).stem}_{n}{Path(name).suffix}")
+        stem, suffix = Path(p).stem, Path(p).suffix
+        if not suffix or not writable(suffix):
+            suffix = ".jpg"
+        name, n = stem + suffix, 0
+        while name.lower() in taken:
+            n += 1
+            name = f"{stem}_{n}{suffix}"
+        taken.add(name.lower())
+        out.append(name)
     return out
 
 
@@ -36,30 +47,38 @@ def run(args) -> int:
     import cv2
     from tqdm import tqdm
 
-    from ..atomic import atomic_write_bytes, atomic_write_text
+    from ..atomic import staged_folder
     from ..runtime.detector import Detector
     from ..runtime.draw import draw
     from ..runtime.images import expand_sources, read_image
+    from .checks import check_output_folder, check_outputs, image_size, model_files
 
     files = expand_sources(args.sources)
-    det = Detector(args.model, conf=args.conf, iou=args.iou, max_det=args.max_det, img_size=args.img,
+    img_size = image_size(args.img)
+    out_dir = check_output_folder(args.output)
+    names = unique_names(files, writable=lambda suffix: cv2.haveImageWriter("x" + suffix))
+    outputs = {} if args.no_draw else {out_dir / n: "annotated image" for n in names}
+    outputs[out_dir / INDEX] = INDEX
+    check_outputs(list(files) + model_files(args.model), outputs)
+    det = Detector(args.model, conf=args.conf, iou=args.iou, max_det=args.max_det, img_size=img_size,
                    **backend_kwargs(args))
     records = []
-    for path, out_name in tqdm(list(zip(files, unique_names(files))), desc="predict", unit="img"):
-        img = read_image(path)
-        result = det(img)
-        result.source = str(path)
-        records.append(result.to_dict())
-        if not args.no_draw:
-            ok, buf = cv2.imencode(Path(out_name).suffix or ".jpg", draw(img, result))
-            if not ok:  # e.g. an input format OpenCV reads but cannot write: fall back to JPEG
-                ok, buf = cv2.imencode(".jpg", draw(img, result))
-                out_name = Path(out_name).stem + ".jpg"
-            atomic_write_bytes(args.output / out_name, buf.tobytes())
-        print(f"{path}: {len(result)} detections" +
-              "".join(f"\n  {n} {s:.2f} {[round(float(v), 1) for v in b]}"
-                      for b, s, n in zip(result.boxes[:10], result.scores[:10], result.names[:10])))
-    atomic_write_text(args.output / "detections.json", json.dumps({"model": str(args.model), "images": records},
-                                                                    indent=1) + "\n")
-    print(f"wrote {len(records)} results to {args.output}")
+    # Everything is written to a staging folder and moved into the output folder at the end: a run that fails
+    # halfway leaves the folder as it was, not new images beside an older detections.json.
+    with staged_folder(out_dir, last=(INDEX,)) as stage:
+        for path, out_name in tqdm(list(zip(files, names)), desc="predict", unit="img"):
+            img = read_image(path)
+            result = det(img)
+            result.source = str(path)
+            records.append(result.to_dict())
+            if not args.no_draw:
+                ok, buf = cv2.imencode(Path(out_name).suffix, draw(img, result))
+                if not ok:
+                    raise fail(path, f"OpenCV could not encode the annotated image as {out_name}")
+                (stage / out_name).write_bytes(buf.tobytes())
+            print(f"{path}: {len(result)} detections" +
+                  "".join(f"\n  {n} {s:.2f} {[round(float(v), 1) for v in b]}"
+                          for b, s, n in zip(result.boxes[:10], result.scores[:10], result.names[:10])))
+        (stage / INDEX).write_text(json.dumps({"model": str(args.model), "images": records}, indent=1) + "\n")
+    print(f"wrote {len(records)} results to {out_dir}")
     return 0

@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+from .checks import positive_int
 from .quant_args import DEFAULTS, add_calibration_inputs, recipe_from_args
 
 Q = DEFAULTS.qat  # the QAT defaults (quant/recipe.py: QatRecipe), shown in --help
@@ -26,7 +27,7 @@ def register(subparsers, name):
     p.add_argument("--det-weight", type=float, default=None, help=f"detection loss weight (with --labels; default "
                                                                   f"{Q.det_weight:g})")
     p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
-    p.add_argument("--epochs", type=int, default=None, help=f"default {Q.epochs}")
+    p.add_argument("--epochs", type=positive_int, default=None, help=f"default {Q.epochs}")
     p.add_argument("--lr", type=float, default=None,
                    help=f"Adam learning rate of the weights (cosine decay; default {Q.lr:g})")
     p.add_argument("--weight-bound", type=float, default=None, metavar="STEPS",
@@ -37,7 +38,7 @@ def register(subparsers, name):
                    help=f"relative learning rate of the activation amax (0: keep the calibrated values; default "
                         f"{Q.amax_lr:g})")
     p.add_argument("--optimizer", default=None, choices=["adam", "sgd"], help=f"default {Q.optimizer}")
-    p.add_argument("--batch", type=int, default=None, help=f"default {DEFAULTS.batch}")
+    p.add_argument("--batch", type=positive_int, default=None, help=f"default {DEFAULTS.batch}")
     p.add_argument("--learn-channel-scale", action=argparse.BooleanOptionalAction, default=None,
                    help="train the depthwise channel scales too (per-channel input steps; see --channel-scale)")
     p.add_argument("--seed", type=int, default=None, help="batch order and augmentation draws (runs differ by ~0.2 AP)")
@@ -62,6 +63,7 @@ def run(args) -> int:
         parse_skip
     from ..quant.interface import float_layers, set_float
     from ..quant.qat import qat, qat_batches
+    from .checks import check_files, quant_inputs, quant_outputs
 
     if bool(args.eval_images) != bool(args.eval_ann):
         raise fail(args.model, "--eval-images and --eval-ann go together")
@@ -79,6 +81,8 @@ def run(args) -> int:
         # measured: on its own training images QAT of YOLOv6Lite-M gained 0.14 AP while it lost 0.86 on val
         print(f"warning: {args.eval_images}: QAT trains on these images, so AP on them says little about "
               "AP elsewhere; score on labelled images it does not train on", file=sys.stderr)
+    check_files(quant_inputs(args.model, recipe.images, args.eval_ann, recipe.skip, args.labels),
+                quant_outputs(args.output, args.cache, ".qat.json"))
     model, _ = load_float_model(args.model)
     size = recipe.img_size or default_input_size(model.model_name)
     cache = args.cache or Path(args.output).with_suffix(".calib.json")

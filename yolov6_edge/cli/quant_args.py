@@ -7,6 +7,7 @@ QuantRecipe defaults (quant/recipe.py) fill the rest.
 from pathlib import Path
 
 from ..quant.recipe import CHANNEL_SCALE_MODES, METHODS as CALIBRATION_METHODS, TARGET_CHOICES, QuantRecipe
+from .checks import positive_int
 
 DEFAULTS = QuantRecipe()
 
@@ -18,7 +19,7 @@ def add_calibration_inputs(p, images_help: str, num_default: int, num_help: str,
         p.add_argument("--recipe", type=Path, default=None,
                        help="calibration recipe YAML (e.g. calibration/yolov6lite_coco.yaml); flags override it")
     p.add_argument("--images", required=not recipe, type=Path, default=None, help=images_help)
-    p.add_argument("--num", type=int, default=None if recipe else num_default,
+    p.add_argument("--num", type=positive_int, default=None if recipe else num_default,
                    help=num_help + (f" (default {num_default})" if recipe else ""))
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size (default 320 320 for YOLOv6Lite, else 640 640)")

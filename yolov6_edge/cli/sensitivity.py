@@ -1,6 +1,7 @@
 """`yolov6-edge sensitivity MODEL --images DIR`: per-layer INT8 sensitivity, ranked (CSV, JSON, PNG)."""
 from pathlib import Path
 
+from .checks import positive_int
 from .quant_args import add_calibration_inputs
 
 
@@ -9,7 +10,7 @@ def register(subparsers, name):
                               description=__doc__.splitlines()[0])
     add_calibration_inputs(p, "calibration image folder or image list (.txt)", 64,
                            "calibration images (also used by the proxy)")
-    p.add_argument("--proxy-images", type=int, default=16, help="images the fast proxy runs on")
+    p.add_argument("--proxy-images", type=positive_int, default=16, help="images the fast proxy runs on")
     p.add_argument("--eval-images", type=Path, default=None, help="COCO image folder for the AP measurement")
     p.add_argument("--eval-ann", type=Path, default=None, help="COCO annotation JSON for the AP measurement")
     p.add_argument("--ap-top", type=int, default=20,
@@ -24,7 +25,10 @@ def run(args) -> int:
     from ..quant.calibrate import calibrated_model, load_float_model
     from ..quant.data import iter_batches, list_images
     from ..quant.sensitivity import analyse, write_outputs
+    from .checks import check_files, quant_inputs
 
+    check_files(quant_inputs(args.model, args.images, args.eval_ann), {Path(args.output).with_suffix(s): f"{s} output" for s in (".json", ".csv",
+                                                                                              ".png")})
     if bool(args.eval_images) != bool(args.eval_ann):
         raise fail(args.model, "--eval-images and --eval-ann go together")
     model, _ = load_float_model(args.model)

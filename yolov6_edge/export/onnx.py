@@ -23,6 +23,10 @@ from ..errors import fail
 FORMAT_VERSION = "1"
 RAW_OUTPUTS = ("boxes", "scores")
 E2E_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
+# 13: Squeeze/Unsqueeze with axes inputs (the end-to-end tail) and unflatten (YOLOv6Lite); 23: the newest the
+# TorchScript exporter of torch 2.13 writes. Every opset in between exports and runs on ONNX Runtime 1.32.
+MIN_OPSET, MAX_OPSET = 13, 23
+MAX_SIDE = 16384  # backends/onnxruntime refuses larger input_size metadata as damaged
 
 
 def _load(model):
@@ -40,6 +44,8 @@ def _check_size(img_size, strides, path):
     step = max(strides)
     if h <= 0 or w <= 0 or h % step or w % step:
         raise fail(path, f"image size {h}x{w} must be positive multiples of the largest stride {step}")
+    if max(h, w) > MAX_SIDE:
+        raise fail(path, f"image size {h}x{w} is larger than {MAX_SIDE} (the runtime refuses such files)")
     return h, w
 
 
@@ -151,6 +157,24 @@ def set_metadata(proto: onnx.ModelProto, meta: dict) -> None:
         proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=text))
 
 
+def check_export_args(path, batch="dynamic", opset: int = 17, end2end: bool = False, conf: float = 0.25,
+                      iou: float = 0.45, max_det: int = 100) -> None:
+    """Refuse settings that would give a file that fails on every inference or never detects, before any work."""
+    path = Path(path)
+    if path.suffix != ".onnx":
+        raise fail(path, "the output of an ONNX export must end in .onnx")
+    if batch != "dynamic" and (not str(batch).isdigit() or int(batch) < 1):
+        raise fail(path, f"batch must be 'dynamic' or a positive integer, got {batch!r}")
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
+        raise fail(path, f"opset {opset!r} is not supported (use {MIN_OPSET}..{MAX_OPSET}; default 17)")
+    if end2end:
+        for what, v in (("conf", conf), ("iou", iou)):
+            if isinstance(v, (bool, str)) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise fail(path, f"end-to-end {what} must lie in [0, 1], got {v!r}")
+        if isinstance(max_det, bool) or not isinstance(max_det, int) or not 1 <= max_det <= 100000:
+            raise fail(path, f"end-to-end max_det must be an integer in 1..100000, got {max_det!r}")
+
+
 def export_onnx(model, path, img_size=(640, 640), batch="dynamic", opset: int = 17, simplify: bool = True,
                 end2end: bool = False, conf: float = 0.25, iou: float = 0.45, max_det: int = 100,
                 metadata: dict | None = None) -> Path:
@@ -161,10 +185,7 @@ def export_onnx(model, path, img_size=(640, 640), batch="dynamic", opset: int = 
     Returns the written path; nothing is left at `path` if any step fails.
     """
     path = Path(path)
-    if path.suffix != ".onnx":
-        raise fail(path, "the output of an ONNX export must end in .onnx")
-    if batch != "dynamic" and (not str(batch).isdigit() or int(batch) < 1):
-        raise fail(path, f"batch must be 'dynamic' or a positive integer, got {batch!r}")
+    check_export_args(path, batch, opset, end2end, conf, iou, max_det)
     module, source = _load(model)
     for attr in ("names", "strides", "model_name", "fuse"):
         if not hasattr(module, attr):

@@ -5,6 +5,7 @@ naming what differs otherwise, so a stale cache never silently calibrates anothe
 """
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from ..atomic import atomic_write_text
@@ -23,7 +24,31 @@ def model_hash(model_path) -> str:
     return h.hexdigest()[:16]
 
 
+def bad_range(amax: dict, scales: dict):
+    """(layer, problem) for the first unusable activation range or channel scale, else None.
+
+    NaN, inf and negative values are never usable. A zero range is: a layer whose input was zero on every
+    calibration image (a dead input, which a random or pruned net has; quantizers clamp its scale). But zero
+    everywhere is what a calibration that saw no image leaves (--batch -1 did), and its INT8 model outputs
+    nothing. Channel scales are floored above zero when computed, so any value <= 0 is damage.
+    """
+    for name, v in amax.items():
+        if not (math.isfinite(v) and v >= 0):
+            return name, f"activation range {v}"
+    if amax and not any(amax.values()):
+        return next(iter(amax)), "activation range 0 (as every layer's: no calibration image was seen)"
+    for name, values in scales.items():
+        bad = next((v for v in values if not (math.isfinite(v) and v > 0)), None)
+        if bad is not None or not values:
+            return name, f"channel scale {bad if values else 'list empty'}"
+    return None
+
+
 def write_cache(path, amax: dict, key: dict, channel_scales: dict = None) -> None:
+    bad = bad_range(amax, channel_scales or {})
+    if bad:
+        raise fail(path, f"calibration gave layer {bad[0]} an unusable {bad[1]} (did any calibration image reach "
+                         "it?); no cache written")
     payload = {"version": CACHE_VERSION, **key, "amax": amax, "channel_scales": channel_scales or {}}
     atomic_write_text(path, json.dumps(payload, indent=1))
 
@@ -37,8 +62,12 @@ def read_cache(path, key: dict):
         data = json.loads(path.read_text())
         amax = {k: float(v) for k, v in data["amax"].items()}
         scales = {k: [float(x) for x in v] for k, v in data.get("channel_scales", {}).items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
         raise fail(path, f"not a calibration cache ({e}); delete it or pass --recalibrate")
+    bad = bad_range(amax, scales)
+    if bad:
+        raise fail(path, f"calibration cache holds an unusable {bad[1]} for layer {bad[0]}; delete it or pass "
+                         "--recalibrate")
     for field, want in key.items():
         have = data.get(field)
         if have != want:

@@ -16,6 +16,8 @@ def list_images(source, num=None) -> list:
     like shared/coco/calib/images/x.jpg), then against the list's own folder.
     """
     source = Path(source)
+    if num is not None and (isinstance(num, bool) or not isinstance(num, int) or num < 1):
+        raise fail(source, f"the number of calibration images must be a positive integer, got {num!r}")
     if source.is_dir():
         paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
@@ -37,7 +39,7 @@ def list_images(source, num=None) -> list:
             raise fail(source, "the image list is empty")
     else:
         raise fail(source, "no such calibration folder or image list")
-    return paths[:num] if num else paths
+    return paths[:num] if num is not None else paths
 
 
 def images_hash(paths) -> str:
@@ -48,10 +50,17 @@ def images_hash(paths) -> str:
     return h.hexdigest()[:16]
 
 
+def check_batch(batch, source) -> int:
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise fail(source, f"the calibration batch size must be a positive integer, got {batch!r}")
+    return batch
+
+
 def iter_batches(paths, img_size, batch=8):
     from ..ops import letterbox
     from ..runtime.images import read_image
 
+    check_batch(batch, "batch")
     for i in range(0, len(paths), batch):
         imgs = [read_image(p) for p in paths[i:i + batch]]
         blob, _ = letterbox(imgs, size=tuple(img_size))
@@ -59,4 +68,5 @@ def iter_batches(paths, img_size, batch=8):
 
 
 def num_batches(paths, batch=8) -> int:
+    check_batch(batch, "batch")
     return (len(paths) + batch - 1) // batch

@@ -71,6 +71,77 @@ def open_backend(model, img_size=None, providers=None, backend=None, threads: in
     return TorchBackend(path, img_size=img_size)
 
 
+def model_label(model) -> str:
+    """How messages name a model: its path, else its type (never a multi-line repr)."""
+    if isinstance(model, (str, Path)):
+        return str(model)
+    path = getattr(model, "path", None)
+    return str(path) if isinstance(path, (str, Path)) else type(model).__name__
+
+
+def check_threshold(name, what, value) -> float:
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise fail(name, f"{what} must be a number in [0, 1], got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:  # NaN fails too
+        raise fail(name, f"{what} must lie in [0, 1], got {value}")
+    return float(value)
+
+
+def check_max_det(name, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise fail(name, f"max_det must be an integer, got {value!r}")
+    if value < 1:
+        raise fail(name, f"max_det must be at least 1, got {value}")
+    return int(value)
+
+
+def check_img_size(name, size):
+    """None, an int or (H, W) of positive ints -> None or (H, W)."""
+    if size is None:
+        return None
+    ok_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0  # noqa: E731
+    if ok_int(size):
+        return int(size), int(size)
+    if isinstance(size, (tuple, list)) and len(size) == 2 and all(ok_int(v) for v in size):
+        return int(size[0]), int(size[1])
+    raise fail(name, f"img_size must be a positive int or (H, W) of positive ints, got {size!r}")
+
+
+def check_outputs(backend, outputs, n: int):
+    """Backend outputs must hold one entry per image, in the shapes of the ONNX contract (docs/ARCHITECTURE.md).
+
+    A foreign or damaged model can return fewer images than it was given (a batch fixed at 1 in an output),
+    or 2-D tensors; reading those on would silently drop or mix images.
+    """
+    name = model_label(backend)
+    outputs = tuple(outputs)
+    if backend.layout == "end2end":
+        expected = (("num_dets", 2), ("det_boxes", 3), ("det_scores", 2), ("det_classes", 2))
+    else:
+        expected = (("boxes", 3), ("scores", 3))
+    if len(outputs) != len(expected):
+        raise fail(name, f"the model returned {len(outputs)} outputs, expected {len(expected)}")
+    for (what, ndim), out in zip(expected, outputs):
+        shape = tuple(np.shape(out))
+        if len(shape) != ndim or shape[0] != n:
+            raise fail(name, f"output '{what}' has shape {shape} for {n} images; expected {ndim} dimensions "
+                             f"starting with {n}")
+    if backend.layout == "end2end":
+        k = outputs[1].shape[1]
+        if outputs[1].shape[2] != 4 or outputs[2].shape[1] != k or outputs[3].shape[1] != k:
+            raise fail(name, "end-to-end outputs disagree: det_boxes " + str(outputs[1].shape) + ", det_scores "
+                             f"{outputs[2].shape}, det_classes {outputs[3].shape}")
+        counts = np.asarray(outputs[0]).reshape(-1)
+        if counts.size != n or (counts < 0).any() or (counts > k).any():
+            raise fail(name, f"num_dets {counts.tolist()[:8]} is not a count in [0, {k}] per image")
+    else:
+        boxes, scores = outputs
+        if boxes.shape[2] != 4 or scores.shape[1] != boxes.shape[1]:
+            raise fail(name, f"outputs disagree: boxes {tuple(boxes.shape)} and scores {tuple(scores.shape)}; "
+                             "expected [B, N, 4] and [B, N, C]")
+    return outputs
+
+
 class Detector:
     """Detect objects with any backend.
 
@@ -86,10 +157,12 @@ class Detector:
     def __init__(self, model, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, center: bool = True,
                  multi_label: bool = False, agnostic: bool = False, img_size=None, providers=None,
                  backend=None, threads: int = 0, backend_options=None):
-        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
-            raise fail(model, f"conf ({conf}) and iou ({iou}) must lie in [0, 1]")
-        if max_det < 1:
-            raise fail(model, f"max_det must be at least 1, got {max_det}")
+        name = model_label(model)
+        conf, iou = check_threshold(name, "conf", conf), check_threshold(name, "iou", iou)
+        max_det = check_max_det(name, max_det)
+        img_size = check_img_size(name, img_size)
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise fail(name, f"threads must be an integer >= 0, got {threads!r}")
         self.backend = open_backend(model, img_size=img_size, providers=providers, backend=backend,
                                     threads=threads, **(backend_options or {}))
         self.conf, self.iou, self.max_det = float(conf), float(iou), int(max_det)
@@ -101,6 +174,9 @@ class Detector:
 
     def __call__(self, source):
         single = isinstance(source, (str, Path, np.ndarray))
+        if not single and not isinstance(source, (list, tuple)):
+            raise fail(model_label(source), "expected an image path, an HxWx3 uint8 BGR array or a list of them, "
+                                            f"got {type(source).__name__}")
         items = [source] if single else list(source)
         if not items:
             return []
@@ -123,6 +199,7 @@ class Detector:
             # exists on the host; its time is counted as inference.
             t1 = time.perf_counter()
             outputs, params = self.backend.infer_images(imgs, center=self.center)
+            outputs = check_outputs(self.backend, outputs, n)
         else:
             blob, params = ops.letterbox(imgs, size=self.input_size, center=self.center, dtype=self.dtype)
             t1 = time.perf_counter()
@@ -140,8 +217,10 @@ class Detector:
         if getattr(self.backend, "fixed_batch", False) and n < self.backend.max_batch:
             # zero images fill the batch; their outputs are dropped below
             fill = np.zeros((self.backend.max_batch - n, *blob.shape[1:]), blob.dtype)
-            return tuple(o[:n] for o in self.backend(np.concatenate([blob, fill])))
-        return self.backend(blob)
+            outputs = self.backend(np.concatenate([blob, fill]))
+            check_outputs(self.backend, outputs, self.backend.max_batch)
+            return tuple(o[:n] for o in outputs)
+        return check_outputs(self.backend, self.backend(blob), n)
 
     def nms(self, outputs) -> list:
         """Backend outputs -> per-image [K, 6] arrays in letterboxed input pixels."""

@@ -2,14 +2,33 @@
 
 Every problem is a one-line Yolov6EdgeError naming the file. Conversions that are not errors (documented):
 grayscale -> 3 channels, BGRA -> BGR (alpha dropped), 16-bit -> 8-bit (top byte kept).
+
+Corrupt data that the decoder gets past: OpenCV decodes a damaged JPEG (a cut-off scan, garbled bytes) into an
+image with grey or smeared blocks and only prints libjpeg's "Corrupt JPEG data" on stderr. We capture what the
+decoders print while decoding and make such a file an error naming it (default), or, with
+`YOLOV6_EDGE_CORRUPT_IMAGES=warn` or `read_image(path, corrupt="warn")`, a Python warning naming it, the image
+being used as decoded. Capturing means redirecting file descriptor 2 for the duration of one decode, so decodes
+in one process take turns (a lock) and another thread's stderr output in that window is printed afterwards.
 """
+import contextlib
 import glob
+import os
+import sys
+import tempfile
+import threading
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..errors import fail
+
+CORRUPT_MODES = ("error", "warn")
+# libjpeg warnings that mean the decoded pixels are not the file's picture (others, such as "Invalid SOS
+# parameters for sequential JPEG", are harmless and passed on to stderr).
+CORRUPT_MARKERS = ("Corrupt JPEG data", "Premature end of JPEG file", "JPEG datastream contains no image")
+_decode_lock = threading.Lock()
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # A JPEG ends with the EOI marker; camera files may carry a few trailing bytes after it, so look near the end.
@@ -36,8 +55,65 @@ def to_bgr8(img: np.ndarray, name) -> np.ndarray:
     return img
 
 
-def read_image(path) -> np.ndarray:
-    """Read an image file as HxWx3 uint8 BGR, or raise a one-line error naming it."""
+def corrupt_mode(corrupt=None) -> str:
+    mode = corrupt or os.environ.get("YOLOV6_EDGE_CORRUPT_IMAGES", "error")
+    if mode not in CORRUPT_MODES:
+        raise fail("YOLOV6_EDGE_CORRUPT_IMAGES" if corrupt is None else "corrupt",
+                   f"must be one of {', '.join(CORRUPT_MODES)}, got {mode!r}")
+    return mode
+
+
+@contextlib.contextmanager
+def _stderr_captured():
+    """Yield a list that receives what native code wrote to file descriptor 2 meanwhile."""
+    lines = []
+    with _decode_lock:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no usable fd 2: decode without capturing
+            yield lines
+            return
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield lines
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                lines.extend(ln.strip() for ln in sink.read().decode(errors="replace").splitlines() if ln.strip())
+
+
+def decode(data: bytes, name, corrupt=None) -> np.ndarray:
+    """Encoded image bytes -> the decoded array (any depth/channels), or a one-line error naming `name`."""
+    with _stderr_captured() as printed:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    damaged = [ln for ln in printed if any(m in ln for m in CORRUPT_MARKERS)]
+    other = [ln for ln in printed if ln not in damaged]
+    if img is None or img.size == 0:
+        said = f" (OpenCV: {_short(printed[-1])})" if printed else ""
+        raise fail(name, f"not an image or corrupt (OpenCV cannot decode it){said}")
+    if other:
+        print("\n".join(other), file=sys.stderr)
+    if damaged:
+        problem = f"corrupt image data ({_short(damaged[0])}{'; ...' if len(damaged) > 1 else ''})"
+        if corrupt_mode(corrupt) == "error":
+            raise fail(name, problem + "; set YOLOV6_EDGE_CORRUPT_IMAGES=warn to use such files as decoded")
+        warnings.warn(f"{name}: {problem}; used as decoded", stacklevel=3)
+    return img
+
+
+def _short(line: str, limit: int = 160) -> str:
+    return line if len(line) <= limit else line[:limit] + "..."
+
+
+def read_image(path, corrupt=None) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 BGR, or raise a one-line error naming it.
+
+    corrupt: "error" or "warn" for files the decoder reports damaged but decodes anyway (default: the
+    YOLOV6_EDGE_CORRUPT_IMAGES environment variable, else "error").
+    """
     path = Path(path)
     if not path.exists():
         raise fail(path, "no such file")
@@ -49,11 +125,12 @@ def read_image(path) -> np.ndarray:
         raise fail(path, f"cannot read file ({e.strerror or e})") from None
     if not data:
         raise fail(path, "file is empty (zero bytes)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        raise fail(path, "not an image or corrupt (OpenCV cannot decode it)")
+    img = decode(data, path, corrupt)
     if _looks_truncated_jpeg(data):
-        raise fail(path, "corrupt JPEG: the file is truncated (no end-of-image marker)")
+        problem = "corrupt JPEG: the file is truncated (no end-of-image marker)"
+        if corrupt_mode(corrupt) == "error":
+            raise fail(path, problem)
+        warnings.warn(f"{path}: {problem}; used as decoded", stacklevel=2)
     return to_bgr8(img, path)
 
 

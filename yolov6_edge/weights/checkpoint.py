@@ -66,6 +66,31 @@ def _read(path: Path):
         raise fail(path, f"not a readable PyTorch checkpoint (truncated or corrupt?): {first}") from None
 
 
+MAX_CLASSES = 100_000  # far above any detection data set; beyond it a header is damaged, not ambitious
+
+
+def check_header(ckpt: dict, path) -> None:
+    """Types and agreement of the header fields, before any of them sizes a model."""
+    n = ckpt["num_classes"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_CLASSES:
+        raise fail(path, f"num_classes {n!r} is not a whole number in 1..{MAX_CLASSES}")
+    names = ckpt["names"]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(x, str) for x in names):
+        raise fail(path, "names is not a list of strings")
+    if len(names) != n:
+        raise fail(path, f"names lists {len(names)} classes but num_classes is {n}")
+    if not isinstance(ckpt["model_name"], str):
+        raise fail(path, f"model_name {ckpt['model_name']!r} is not a string")
+    if not isinstance(ckpt["fused"], bool):
+        raise fail(path, f"fused {ckpt['fused']!r} is not true or false")
+    sd = ckpt["state_dict"]
+    if not isinstance(sd, dict):
+        raise fail(path, "state_dict is not a dict of tensors")
+    bad = next((k for k, v in sd.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise fail(path, f"state_dict entry {str(bad)[:60]!r} is not a tensor")
+
+
 def load_checkpoint(path, model_name=None):
     """Return (model, info) for one of our checkpoints or an official YOLOv6 .pt.
 
@@ -88,6 +113,7 @@ def load_checkpoint(path, model_name=None):
     missing = [k for k in _HEADER if k not in ckpt]
     if missing:
         raise fail(path, f"checkpoint header lacks {', '.join(missing)}")
+    check_header(ckpt, path)
     from ..models import build_model, model_names
 
     if ckpt["model_name"] not in model_names():

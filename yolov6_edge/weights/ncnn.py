@@ -23,6 +23,9 @@ FP16_TAG = 0x01306B47
 # Array-valued parameters are written with key -23300 - id.
 ARRAY_KEY_BASE = -23300
 CONV_TYPES = ("Convolution", "ConvolutionDepthWise")
+# Convolution parameters that are counts or sizes (num_output, kernel, dilation, stride, bias_term, weight count,
+# groups, and their _h forms): a float or negative one would only fail later, deep in the .bin walk.
+CONV_COUNT_KEYS = (0, 1, 2, 3, 5, 6, 7, 11, 12, 13)
 # Layer types that store nothing in the .bin; any other type would make the walk guess, so it is refused.
 WEIGHTLESS_TYPES = {
     "Input", "Split", "Concat", "Slice", "Crop", "Interp", "Pooling", "BinaryOp", "UnaryOp", "Eltwise",
@@ -129,6 +132,10 @@ def _parse_layer_line(path, lineno: int, tokens: list) -> NcnnLayer:
             raise fail(path, f"line {lineno}: layer {name}: bad parameter '{token}'")
     if type_ not in CONV_TYPES and type_ not in WEIGHTLESS_TYPES:
         raise fail(path, f"line {lineno}: layer type '{type_}' is not supported by this reader")
+    for key in CONV_COUNT_KEYS if type_ in CONV_TYPES else ():
+        if key in params and (not isinstance(params[key], int) or params[key] < 0):
+            raise fail(path, f"line {lineno}: layer {name}: parameter {key}={params[key]} must be a whole "
+                             "number >= 0")
     return NcnnLayer(type_, name, blob_tokens[:n_in], blob_tokens[n_in:], params, lineno)
 
 

@@ -192,7 +192,10 @@ def load_official(path, model_name=None):
     if not isinstance(top, dict) or not isinstance(top.get("ema") or top.get("model"), _Placeholder):
         raise fail(path, "not an official YOLOv6 checkpoint (expected a dict with a pickled 'model' or 'ema')")
     source = "ema" if isinstance(top.get("ema"), _Placeholder) else "model"
-    official = flat_state_dict(top[source])
+    try:
+        official = flat_state_dict(top[source])
+    except RecursionError:
+        raise fail(path, f"the pickled '{source}' module tree is cyclic or too deep to be a YOLOv6 model") from None
     if not official:
         raise fail(path, f"the pickled '{source}' holds no tensors")
     state_dict, dropped = map_official_keys(official)

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -16,7 +18,13 @@ inline int resolve_threads(int requested) {
 }
 
 // Calls fn(begin, end) on contiguous chunks; chunks smaller than min_chunk are not split off, so tiny
-// inputs stay on the calling thread. The first exception thrown by a worker is rethrown here.
+// inputs stay on the calling thread. The first exception thrown by fn is rethrown here.
+//
+// The chunks are claimed from a shared counter by the calling thread and by every worker that started. A
+// worker that cannot be created (std::system_error: no memory for its stack, a thread limit) is not an
+// error: the threads already running take its chunks, down to the calling thread alone. So the result never
+// depends on how many workers started, and no joinable std::thread is ever destroyed (which would call
+// std::terminate and abort the interpreter).
 template <typename Fn>
 void parallel_for(long n, int num_threads, long min_chunk, Fn fn) {
   if (n <= 0) return;
@@ -26,25 +34,27 @@ void parallel_for(long n, int num_threads, long min_chunk, Fn fn) {
     fn(0L, n);
     return;
   }
-  std::vector<std::thread> workers;
+  const long chunk = (n + threads - 1) / threads;
+  const long chunks = (n + chunk - 1) / chunk;
+  std::atomic<long> next{0};
   std::vector<std::exception_ptr> errors(threads);
-  long chunk = (n + threads - 1) / threads;
-  for (int t = 1; t < threads; ++t) {
-    long b = t * chunk, e = std::min(n, b + chunk);
-    if (b >= e) break;
-    workers.emplace_back([&, t, b, e] {
-      try {
-        fn(b, e);
-      } catch (...) {
-        errors[t] = std::current_exception();
-      }
-    });
-  }
+  auto drain = [&](int slot) {
+    try {
+      for (long i = next.fetch_add(1); i < chunks; i = next.fetch_add(1)) fn(i * chunk, std::min(n, (i + 1) * chunk));
+    } catch (...) {
+      errors[slot] = std::current_exception();
+      next.store(chunks);  // the others stop at their next claim
+    }
+  };
+  std::vector<std::thread> workers;
   try {
-    fn(0L, std::min(n, chunk));
-  } catch (...) {
-    errors[0] = std::current_exception();
+    workers.reserve(threads - 1);
+    for (int t = 1; t < threads && t < chunks; ++t) workers.emplace_back(drain, t);
+  } catch (const std::system_error&) {
+    // fewer workers than asked for: the ones running (and this thread) share the chunks
+  } catch (const std::bad_alloc&) {
   }
+  drain(0);
   for (auto& w : workers) w.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);

@@ -6,6 +6,8 @@ import numpy as np
 from ...errors import fail
 from .. import onnx_contract as contract
 
+INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
 
 class OnnxRuntimeBackend:
     """An ONNX Runtime session for one of our ONNX files.
@@ -47,8 +49,10 @@ class OnnxRuntimeBackend:
         self.metadata = contract.decode_metadata(self.session.get_modelmeta().custom_metadata_map)
         shape = inputs[0].shape
         self.input_size = contract.input_size(path, self.metadata, shape)
-        self.fixed_batch, self.max_batch = contract.fixed_batch(shape)
-        self.dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+        self.fixed_batch, self.max_batch = contract.fixed_batch(path, shape, self.input_size)
+        if inputs[0].type not in INPUT_TYPES:
+            raise fail(path, f"input '{self.input_name}' is {inputs[0].type}; expected float32 or float16 images")
+        self.dtype = INPUT_TYPES[inputs[0].type]
         n = self.session.get_outputs()[self.output_names.index("scores")].shape[-1] \
             if "scores" in self.output_names else None
         self.names = contract.class_names(self.metadata, n)
@@ -60,7 +64,14 @@ class OnnxRuntimeBackend:
         if blob.ndim != 4 or blob.shape[1] != 3 or tuple(blob.shape[2:]) != self.input_size:
             raise fail(self.path, f"input blob shape {tuple(blob.shape)} does not match [B,3,{self.input_size[0]},"
                                   f"{self.input_size[1]}]")
-        out = self.session.run(self.outputs, {self.input_name: np.ascontiguousarray(blob, self.dtype)})
+        if self.fixed_batch and blob.shape[0] != self.max_batch:
+            raise fail(self.path, f"the model takes exactly {self.max_batch} images a call (fixed batch), "
+                                  f"got {blob.shape[0]}")
+        try:
+            out = self.session.run(self.outputs, {self.input_name: np.ascontiguousarray(blob, self.dtype)})
+        except Exception as e:  # noqa: BLE001 - ORT's own exception types; the model file is what failed
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise fail(self.path, f"ONNX Runtime failed to run the model: {first[:300]}") from None
         return tuple(out)
 
     def __repr__(self):

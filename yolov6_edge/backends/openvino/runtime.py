@@ -78,7 +78,7 @@ class OpenVINOBackend:
         self.metadata = contract.decode_metadata(_framework_metadata(model))
         shape = [_static(d) for d in model.inputs[0].get_partial_shape()]
         self.input_size = contract.input_size(path, self.metadata, shape)
-        self.fixed_batch, self.max_batch = contract.fixed_batch(shape)
+        self.fixed_batch, self.max_batch = contract.fixed_batch(path, shape, self.input_size)
         scores = [o for o in model.outputs if o.get_any_name() == "scores"]
         self.names = contract.class_names(self.metadata, _static(scores[0].get_partial_shape()[-1])
                                           if scores else None)

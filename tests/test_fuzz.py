@@ -1,0 +1,28 @@
+"""Fuzz the native ops and the loaders with a fixed seed (benchmarks/fuzz.py): random shapes, dtypes, NaN/inf,
+truncated and mutated files. Any abort, hang, unexpected exception, multi-line message or malformed result
+fails. 250 cases, about 30 s on the 2-core CI box; `python benchmarks/fuzz.py --seconds 600` runs longer."""
+import importlib.util
+
+from conftest import ROOT
+
+CASES = 250
+SEED = 17
+
+
+def _fuzz():
+    spec = importlib.util.spec_from_file_location("fuzz", ROOT / "benchmarks" / "fuzz.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fuzz_ops_and_loaders_fixed_seed():
+    fuzz = _fuzz()
+    result = fuzz.fuzz(seed=SEED, cases=CASES, hang_seconds=45, quiet=True)
+    print(fuzz.report_markdown(result, f"fuzz(seed={SEED}, cases={CASES})"))
+    assert result["cases"] == CASES
+    assert not result["failures"], "\n".join(
+        f"case {f['index']} ({f['target']}): {f.get('case')}: {f['failure']}\n{f.get('traceback') or f.get('stderr') or ''}"
+        for f in result["failures"][:5])
+    ops = sum(result["per_target"].get(t, 0) for t in ("letterbox", "batched_nms", "decode_boxes"))
+    assert ops > CASES / 3 and len(result["per_target"]) >= 9, result["per_target"]

@@ -1,0 +1,126 @@
+"""Checks every command runs before its work: argument ranges, and output paths that are writable, distinct
+from each other and from the command's own inputs (so no command ever writes over what it reads).
+
+No torch here: every command imports it.
+"""
+import argparse
+import os
+from pathlib import Path
+
+from ..atomic import check_output_folder, check_writable  # noqa: F401 - re-exported for the commands
+from ..errors import fail
+
+
+# ---- argparse types: a bad value is reported by argparse as 'argument --x: ...', exit 2 ----------------------
+
+def _parsed(text, convert, expected):
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def positive_int(text) -> int:
+    value = _parsed(text, int, "a positive integer")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def unit_float(text) -> float:
+    """A threshold in [0, 1] (confidence, IoU)."""
+    value = _parsed(text, float, "a number in [0, 1]")
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
+def image_size(values) -> tuple:
+    """--img H W from argparse ints: both positive, else a one-line error."""
+    if values is None:
+        return None
+    h, w = values
+    if h < 1 or w < 1:
+        raise fail("--img", f"image size must be positive, got {h} {w}")
+    return int(h), int(w)
+
+
+# ---- files ---------------------------------------------------------------------------------------------------
+
+def model_files(path) -> list:
+    """The files a model path reads: an NCNN .param also reads its .bin, an engine its .json sidecar."""
+    path = Path(path)
+    files = [path]
+    if path.suffix == ".param":
+        files.append(path.with_suffix(".bin"))
+    if path.suffix == ".engine":
+        files.append(path.with_name(path.name + ".json"))
+    return files
+
+
+def same_file(a, b) -> bool:
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)  # hard links and symlinks too
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_outputs(inputs, outputs) -> None:
+    """Refuse an output that is one of the inputs, or two outputs that are one file.
+
+    inputs: paths read by the command (None entries are ignored); outputs: {path: what it is} or
+    (path, what) pairs.
+    """
+    inputs = [Path(p) for p in inputs if p is not None]
+    items = list(outputs.items()) if isinstance(outputs, dict) else list(outputs)
+    items = [(Path(p), what) for p, what in items if p is not None]
+    for i, (out, what) in enumerate(items):
+        for src in inputs:
+            if same_file(out, src):
+                raise fail(out, f"the {what} would overwrite the input {src}; choose another output path")
+        for other, other_what in items[:i]:
+            if same_file(out, other):
+                raise fail(out, f"both the {other_what} and the {what} would be written here; give them "
+                                "different paths")
+
+
+def check_files(inputs, outputs) -> None:
+    """Before the work: every output writable, none of them an input, no two the same file.
+
+    outputs: {path: what it is} or (path, what) pairs (pairs can hold one path twice, which is refused); None
+    paths (an option not given) are skipped.
+    """
+    pairs = [(Path(p), what) for p, what in (outputs.items() if isinstance(outputs, dict) else outputs)
+             if p is not None]
+    for path, what in pairs:
+        check_writable(path, what)
+    check_outputs(inputs, pairs)
+
+
+def quant_outputs(output, cache, report_suffix: str, methods=()) -> list:
+    """(path, what) of what calibrate/qat write: the QDQ ONNX, its report and the calibration cache(s) (one
+    per method for --method auto; quant.calibrate.method_cache names them)."""
+    output = Path(output)
+    cache = Path(cache) if cache else output.with_suffix(".calib.json")
+    files = [(output, "QDQ ONNX"), (output.with_suffix(report_suffix), "report")]
+    if methods:
+        files += [(cache.with_name(f"{cache.stem}.{m}{cache.suffix}"), f"{m} calibration cache") for m in methods]
+    else:
+        files.append((cache, "calibration cache"))
+    return files
+
+
+def quant_inputs(model, images, eval_ann=None, skip=None, labels=None) -> list:
+    """The files calibrate/qat read besides the images folder: model, image list, annotations, --skip report."""
+    files = model_files(model)
+    if images is not None and Path(images).is_file():
+        files.append(Path(images))
+    for extra in (eval_ann, labels):
+        if extra:
+            files.append(Path(extra))
+    if skip and str(skip).endswith(".json"):
+        files.append(Path(skip))
+    return files
