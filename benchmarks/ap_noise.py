@@ -1,5 +1,7 @@
 """How precisely a small labelled set measures an AP difference: a paired bootstrap over its images.
 
+(`yolov6-edge compare` does this for users, one reference at a time; this script runs several groups.)
+
 Each group is a reference model (the float ONNX) and the models compared with it (INT8 QDQ ONNX files).
 Every model is run once on the images (ONNX Runtime, the settings of eval_lite_ap.py); pycocotools then
 matches its detections per image once, and each bootstrap draw re-samples the images with replacement, the
@@ -11,9 +13,6 @@ models can sit apart on this set by the luck of which images it holds.
         [--group ...] [--draws 1000] [--val ../shared/coco/val]
 """
 import argparse
-import contextlib
-import copy
-import io
 import json
 import os
 import sys
@@ -27,38 +26,6 @@ from quant_common import EVAL  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("YOLOV6_EDGE_SHARED", ROOT.parent / "shared"))
-
-
-class Matched:
-    """One model's per-image matches (pycocotools evaluateImg, area 'all', 100 detections per image)."""
-
-    def __init__(self, coco, results):
-        from pycocotools.cocoeval import COCOeval
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            ev = COCOeval(coco, coco.loadRes(results), "bbox")
-            ev.params.imgIds = sorted(coco.getImgIds())
-            ev.params.areaRng, ev.params.areaRngLbl = ev.params.areaRng[:1], ev.params.areaRngLbl[:1]
-            ev.params.maxDets = [100]
-            ev.evaluate()
-        self.ev = ev
-        n_img = len(ev.params.imgIds)
-        # evalImgs is flat in the order category, area, image; one area is left
-        self.per_cat = [ev.evalImgs[k * n_img:(k + 1) * n_img] for k in range(len(ev.params.catIds))]
-        self.n_images = n_img
-
-    def ap(self, idx) -> float:
-        """AP (percent) over the images at positions idx (repeats count again, as a bootstrap sample wants)."""
-        ev = self.ev
-        ev.evalImgs = [e for cat in self.per_cat for e in (cat[i] for i in idx)]
-        # accumulate() indexes evalImgs by position in _paramsEval.imgIds: give it positions as ids
-        pe = copy.copy(ev.params)
-        pe.imgIds = list(range(len(idx)))
-        ev._paramsEval, ev.params = pe, copy.copy(pe)
-        with contextlib.redirect_stdout(io.StringIO()):
-            ev.accumulate()
-        p = ev.eval["precision"][:, :, :, 0, 0]
-        return float(p[p > -1].mean() * 100) if (p > -1).any() else 0.0
 
 
 def main(argv=None) -> int:
@@ -77,6 +44,7 @@ def main(argv=None) -> int:
 
     from yolov6_edge.atomic import atomic_write_text
     from yolov6_edge.eval.coco import evaluate, load_annotations
+    from yolov6_edge.eval.compare import Matched
 
     coco = load_annotations(args.val / "instances.json")
     res = {"command": "python benchmarks/ap_noise.py " + " ".join(argv if argv is not None else sys.argv[1:]),

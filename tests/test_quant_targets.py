@@ -190,7 +190,7 @@ def test_cpu_target_times_both_placements_and_keeps_a_right_one(calibrated, tmp_
     _openvino()
     q, imgs = calibrated
     out = tmp_path / "cpu.onnx"
-    rep = choose_cpu_target(q[7], out, SIZE, threads=1, images=imgs, iters=3)
+    rep = choose_cpu_target(q[7], out, SIZE, threads=1, images=imgs, iters=3, check_layers="neck")
     cands = rep["cpu_choice"]["candidates"]
     assert set(cands) == {"openvino", "onnxruntime"}
     assert all(c["departing"] == 0 and c["p50_ms"] > 0 for c in cands.values())

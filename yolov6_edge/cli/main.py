@@ -23,6 +23,7 @@ COMMANDS = {
     "build": "build",
     "calibrate": "calibrate",
     "sensitivity": "sensitivity",
+    "compare": "compare",
     "compare-runtimes": "compare_runtimes",
     "qat": "qat",
     "train": "train",

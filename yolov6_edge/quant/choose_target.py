@@ -25,7 +25,8 @@ def _available(target) -> str:
     return None
 
 
-def choose_cpu_target(qmodel, out_onnx, img_size, threads=1, images=None, iters=30) -> dict:
+def choose_cpu_target(qmodel, out_onnx, img_size, threads=1, images=None, iters=30, check_layers=None) -> dict:
+    """check_layers: only the layers whose name contains this text are checked (None: all)."""
     import onnx
 
     from ..bench import bench_many
@@ -48,7 +49,7 @@ def choose_cpu_target(qmodel, out_onnx, img_size, threads=1, images=None, iters=
             entry = {}
             if check_images:
                 rep = compare_runtimes(path, check_images, backends=[RUNTIME[target]], num=1, threads=threads,
-                                       progress=False)
+                                       layers=check_layers, progress=False)
                 bad = rep.departing(RUNTIME[target])
                 entry.update(layers_checked=len(rep.layers), departing=len(bad),
                              first_departing=bad[0].unit if bad else None)

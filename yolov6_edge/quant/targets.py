@@ -28,7 +28,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from .recipe import RUNTIME, TARGETS
+from .recipe import TARGETS
 
 
 class _Edit:
