@@ -36,7 +36,7 @@ def test_command_line_flags_override_the_recipe_file_for_calibrate_and_qat():
         r = recipe_from_args(_args(command, "--recipe", str(LITE), "--weight-bits", "8", "--target", "cpu"))
         assert (r.target, r.bits, r.num) == ("cpu", 8, 160)
     defaults = recipe_from_args(_args("calibrate", "--images", "d"))
-    assert (defaults.num, defaults.method, defaults.target, defaults.images) == (512, "max", "tensorrt", "d")
+    assert (defaults.num, defaults.method, defaults.target, defaults.images) == (512, "mse", "tensorrt", "d")
     q = QuantRecipe.load(None, qat_epochs=3, qat_weight_bound=1.0).qat
     assert (q.epochs, q.weight_bound, q.lr) == (3, 1.0, QatRecipe().lr)
     assert math.isinf(QuantRecipe().qat.weight_bound)

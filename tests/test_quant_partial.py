@@ -51,8 +51,19 @@ def test_float_layer_search_finds_the_fewest_layers_in_few_evaluations(monkeypat
 
 def test_method_auto_keeps_the_best_method_and_its_cache(tmp_path, random_lite_checkpoint, labelled_images,
                                                         monkeypatch, capsys):
+    import importlib
+
+    calib = importlib.import_module("yolov6_edge.quant.calibrate")  # the module; quant.calibrate is a function
+
     monkeypatch.setattr(sensitivity, "eval_ap", _fake_ap)
     monkeypatch.setattr(partial, "eval_ap", _fake_ap)
+    seen = []
+
+    def fake_onnx_ap(q, img_size, target, *a):
+        seen.append(target)
+        return _fake_ap(q), "onnxruntime"
+
+    monkeypatch.setattr(calib, "onnx_ap", fake_onnx_ap)
     imgs, ann = labelled_images
     out = tmp_path / "m_int8.onnx"
     args = ["calibrate", str(random_lite_checkpoint), "--images", str(imgs), "--img", "64", "64", "--num", "4",
@@ -61,9 +72,11 @@ def test_method_auto_keeps_the_best_method_and_its_cache(tmp_path, random_lite_c
     _fake_ap.int8_calls = 0
     assert main(args) == 0
     assert "picked mse" in capsys.readouterr().out
-    assert _fake_ap.int8_calls == len(METHOD_AP)  # the partial search reuses the picked method's score
+    # each method scored once as an ONNX of the target, then the partial search scores the fake-quant model
+    assert seen == ["tensorrt"] * len(METHOD_AP) and _fake_ap.int8_calls == len(METHOD_AP) + 1
     report = json.loads(out.with_suffix(".quant.json").read_text())
     assert report["method"] == "mse" and report["method_ap"] == METHOD_AP
+    assert report["method_ap_runtime"] == "onnxruntime"
     assert report["float_layers"] == [] and report["partial"]["met"]
     caches = {m: tmp_path / f"m_int8.calib.{m}.json" for m in METHOD_AP}
     assert {m: json.loads(p.read_text())["method"] for m, p in caches.items()} == {m: m for m in METHOD_AP}

@@ -13,7 +13,7 @@ DEFAULTS = QuantRecipe()
 
 
 def add_calibration_inputs(p, images_help: str, num_default: int, num_help: str, method_help: str = None,
-                           method_default="max", method_auto=False, recipe=False) -> None:
+                           method_default=DEFAULTS.method, method_auto=False, recipe=False) -> None:
     p.add_argument("model", type=Path, help="model file: our .pt, an official .pt or an NCNN .param")
     if recipe:
         p.add_argument("--recipe", type=Path, default=None,

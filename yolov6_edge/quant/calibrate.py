@@ -60,24 +60,44 @@ def method_cache(cache: Path, method: str) -> Path:
 
 
 def pick_method(model, model_path, images, img_size, num, eval_images, eval_ann, percentile=99.99, cache=None,
-                recalibrate=False, batch=8, channel_scale="depthwise", weight_bits=8):
+                recalibrate=False, batch=8, channel_scale="depthwise", weight_bits=8, target="tensorrt"):
     """Calibrate with every method; keep the one whose all-INT8 model scores the best AP on the eval images.
 
-    Which method wins depends on the model (YOLOv6Lite with channel scales: mse, percentile or both within
-    0.2 AP, 0.5-1.3 above entropy; docs/QUANTIZATION.md), so it is measured rather than guessed. Returns
-    (calibrated fake-quant model, method, {method: AP}).
+    Each candidate is scored as the QDQ ONNX of `target` on the runtime that target is for (tensorrt: ONNX
+    Runtime, which computes the spec's Q/DQ literally), not as the fake-quant torch model: the two rank
+    methods differently (YOLOv6Lite-M: fake-quant picked percentile, the ONNX on ORT mse). Which method wins
+    depends on the model, so it is measured rather than guessed. Returns (calibrated fake-quant model,
+    method, {method: AP}, runtime scored on).
     """
-    from .sensitivity import eval_ap
-
     best, aps = None, {}
+    runtime = None
     for m in METHODS:
         q = calibrated_model(model, model_path, images, img_size, num, m, percentile,
                              method_cache(cache, m) if cache else None, recalibrate, batch, channel_scale,
                              weight_bits)
-        aps[m] = eval_ap(q, eval_images, eval_ann, img_size)
+        aps[m], runtime = onnx_ap(q, img_size, target, eval_images, eval_ann)
         if best is None or aps[m] > aps[best[0]]:  # ties keep the earlier (cheaper) method
             best = (m, q)
-    return best[1], best[0], aps
+    return best[1], best[0], aps, runtime
+
+
+def onnx_ap(qmodel, img_size, target, eval_images, eval_ann) -> tuple:
+    """(AP, runtime) of `qmodel` written as the QDQ ONNX of `target` and run on that target's CPU runtime
+    (tensorrt: ONNX Runtime; cpu: OpenVINO where installed, else ONNX Runtime)."""
+    import tempfile
+
+    from ..eval.coco import evaluate
+    from .choose_target import _available
+
+    placement = target
+    if target == "cpu":
+        placement = "openvino" if _available("openvino") is None else "onnxruntime"
+    runtime = "onnxruntime" if placement == "tensorrt" else placement
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "candidate.onnx"
+        export_qdq(qmodel, path, img_size=img_size, target=placement)
+        ap = evaluate(path, eval_images, eval_ann, progress=False, backend=runtime)["AP"]
+    return float(ap), runtime
 
 
 def parse_skip(skip, qmodel, source):
@@ -156,9 +176,9 @@ def calibrate_to_qdq(model_path, images, out_onnx, recipe=None, cache=None, reca
         if not r.eval_images or not r.eval_ann:
             raise fail(model_path, "--method auto needs --eval-images and --eval-ann (labelled images to score "
                                    "each calibration method on)")
-        qmodel, method, method_ap = pick_method(model, model_path, r.images, img_size, r.num, r.eval_images,
-                                                r.eval_ann, r.percentile, cache, recalibrate, r.batch,
-                                                r.channel_scale, r.bits)
+        qmodel, method, method_ap, scored_on = pick_method(model, model_path, r.images, img_size, r.num,
+                                                           r.eval_images, r.eval_ann, r.percentile, cache,
+                                                           recalibrate, r.batch, r.channel_scale, r.bits, r.target)
         cache = method_cache(cache, method)
     else:
         qmodel = calibrated_model(model, model_path, r.images, img_size, r.num, method, r.percentile, cache,
@@ -168,14 +188,14 @@ def calibrate_to_qdq(model_path, images, out_onnx, recipe=None, cache=None, reca
               "weight_bits": r.bits, "recipe": r.to_dict()}
     if method_ap is not None:
         report["method_ap"] = method_ap  # all-INT8 AP on the eval images per method; "method" is the best
+        report["method_ap_runtime"] = scored_on
     if r.skip == "auto":
         if r.max_ap_drop is None or not r.eval_images or not r.eval_ann:
             raise fail(model_path, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
         from .partial import choose_float_layers
 
-        # --method auto already scored this all-INT8 model on the same images
-        known = {0: method_ap[method]} if method_ap else None
-        chosen = choose_float_layers(model, qmodel, r.eval_images, r.eval_ann, img_size, r.max_ap_drop, known=known)
+        # the search scores fake-quant models against the float model (--method auto scored ONNX files)
+        chosen = choose_float_layers(model, qmodel, r.eval_images, r.eval_ann, img_size, r.max_ap_drop)
         float_names = chosen["float_layers"]
         report["partial"] = chosen
     else:

@@ -49,7 +49,9 @@ class QuantRecipe:
     images: str = None  # calibration images: a folder or a list file
     num: int = 512
     img_size: tuple = None  # (H, W); None: 320x320 for YOLOv6Lite, else 640x640
-    method: str = "max"  # or "auto" (with eval_images/eval_ann)
+    # mse: on the official YOLOv6Lite S/M/L it is the best or within 0.6 AP of the best method and 1.6-2.8 AP
+    # above max (benchmarks/results/quant_methods.md); "auto" (with eval_images/eval_ann) measures instead
+    method: str = "mse"
     percentile: float = 99.99
     channel_scale: str = "depthwise"
     skip: object = None  # layer names, a report JSON, or "auto" (with max_ap_drop)
