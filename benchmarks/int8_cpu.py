@@ -176,13 +176,19 @@ def accuracy(files, draws) -> dict:
                                                             "_draws": draws}
 
 
+def speedup(r: float) -> str:
+    return f"{r:.2f}x faster" if r >= 1 else f"{1 / r:.2f}x slower"
+
+
 def write_md(res, out: Path):
     host = res["host"]
     lines = ["# INT8 on CPU runtimes (benchmarks/int8_cpu.py)", "",
              f"`{res['command']}`, {res['date']}", "",
              f"CPU: {host.get('processor')} ({platform.machine()}), ISA flags {', '.join(host.get('cpu_flags', []))}; "
              f"{res['threads']} thread(s), batch 1, models interleaved in one process; versions "
-             f"{res['versions']}.", "",
+             f"{res['versions']}. OpenVINO's CPU plugin offers {', '.join(res.get('openvino_capabilities', []))} "
+             "here" + (" (no BF16: there is no OpenVINO bf16 row)" if "BF16" not in
+                       res.get("openvino_capabilities", ["BF16"]) else "") + ".", "",
              "## Speed (p50 ms; ratio to ONNX Runtime float in brackets)", "",
              "| model | ORT float | OpenVINO f32 | ORT, tensorrt placement | ORT, onnxruntime placement | "
              "OpenVINO, openvino placement | NNCF on OpenVINO | --target cpu picks | cpu INT8 vs best float |",
@@ -198,7 +204,7 @@ def write_md(res, out: Path):
         cpu = rows.get(f"int8 {pick}")
         lines.append(f"| {key} {m['size'][0]} | {cell('float')} | {cell('float OV')} | {cell('int8 tensorrt')} | "
                      f"{cell('int8 onnxruntime')} | {cell('int8 openvino')} | {cell('nncf')} | {pick} | "
-                     f"{best_float / cpu['p50_ms']:.2f}x faster |" if cpu else "| |")
+                     f"{speedup(best_float / cpu['p50_ms'])} |" if cpu else "| |")
     lines += ["", "## Correctness: layers departing from the numpy reference (compare-runtimes, isolated, 1 image)",
               "", "| model | file on runtime | departing / layers | worst layer (rel err) |", "|---|---|---|---|"]
     for key, m in res["models"].items():
@@ -243,7 +249,9 @@ def main(argv=None) -> int:
     from yolov6_edge.atomic import atomic_write_text
 
     res = json.loads(args.out.read_text()) if args.out.is_file() else {"models": {}}
+    caps = openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     res.update(command="python benchmarks/int8_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               openvino_capabilities=list(caps),
                date=time.strftime("%Y-%m-%d"), threads=args.threads,
                versions=f"onnxruntime {onnxruntime.__version__}, openvino {openvino.get_version().split('-')[0]}, "
                         f"nncf {nncf.__version__}")
