@@ -122,6 +122,7 @@ def build_files(key, work: Path, threads) -> dict:
         if target == "cpu":
             report["cpu_choice"] = r.get("cpu_choice")
             report["cpu_target"] = r["target"]
+            report["cpu_weight_bits"] = r["weight_bits"]
     log(f"{key}: NNCF")
     calib = list_images(recipe.images, recipe.num)
     files["nncf"] = (nncf_int8(files["float"][0], d / "int8_nncf.onnx", calib, size), "openvino")
@@ -135,7 +136,7 @@ def correctness(files, key) -> dict:
     images = SHARED / "coco" / "val" / "images"
     out = {}
     for label, runtimes in (("int8 tensorrt", ["onnxruntime", "openvino"]), ("int8 openvino", ["openvino"]),
-                            ("int8 onnxruntime", ["onnxruntime"])):
+                            ("int8 onnxruntime", ["onnxruntime"]), ("int8 cpu", [files["int8 cpu"][1]])):
         rep = compare_runtimes(files[label][0], images, backends=runtimes, num=1, progress=False)
         for b in runtimes:
             bad = rep.departing(b)
@@ -148,28 +149,46 @@ def correctness(files, key) -> dict:
     return out
 
 
+def has_bf16() -> bool:
+    import openvino
+
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 def speed(files, threads, iters) -> dict:
+    """Every file on its runtime, interleaved; OpenVINO in f32 (our default), plus the float model in bf16
+    where the CPU has it (OpenVINO's own default there)."""
     from yolov6_edge.bench import bench_many
 
-    labels = [k for k in ("float", "float OV", "int8 tensorrt", "int8 onnxruntime", "int8 openvino", "nncf")
-              if k in files]
-    rep = bench_many([files[k][0] for k in labels], batches=(1,), warmup=5, iters=iters,
-                     backends=[files[k][1] for k in labels], threads=threads)
-    out = {k: {"runtime": files[k][1], "p50_ms": m["results"][0]["latency_ms"]["p50"],
+    labels = [k for k in ("float", "float OV", "float OV bf16", "int8 tensorrt", "int8 onnxruntime",
+                          "int8 openvino", "int8 cpu", "nncf")
+              if k in files or (k == "float OV bf16" and has_bf16())]
+    paths = [files["float"][0] if k == "float OV bf16" else files[k][0] for k in labels]
+    backends = ["openvino" if k == "float OV bf16" else files[k][1] for k in labels]
+    options = [{"inference_precision": "bf16" if k == "float OV bf16" else "f32"} for k in labels]
+    rep = bench_many(paths, batches=(1,), warmup=5, iters=iters, backends=backends, threads=threads,
+                     backend_options=options)
+    out = {k: {"runtime": b, "p50_ms": m["results"][0]["latency_ms"]["p50"],
                "mean_ms": m["results"][0]["latency_ms"]["mean"], "ratio_to_ort_float": m["ratio_to_first"]}
-           for k, m in zip(labels, rep["models"])}
+           for k, b, m in zip(labels, backends, rep["models"])}
     return {"rows": out, "host": rep["host"]}
 
 
-def accuracy(files, draws) -> dict:
+def accuracy(files, draws, threads=1) -> dict:
     from yolov6_edge.eval.compare import compare
 
     split = SHARED / "coco" / "val-large"
     labels = [k for k in ("float", "int8 tensorrt", "int8 openvino", "int8 openvino ORT", "int8 onnxruntime",
-                          "nncf", "nncf ORT")
+                          "int8 cpu", "nncf", "nncf ORT")
               if k in files or k == "int8 openvino ORT"]
     paths = [files["int8 openvino"][0] if k == "int8 openvino ORT" else files[k][0] for k in labels]
     backends = ["onnxruntime" if k == "int8 openvino ORT" else files[k][1] for k in labels]
+    if has_bf16():  # OpenVINO's own default on this CPU: what bf16 costs the float model
+        from yolov6_edge.backends.openvino.runtime import OpenVINOBackend
+
+        labels.insert(1, "float OV bf16")
+        paths.insert(1, OpenVINOBackend(files["float"][0], threads=threads, inference_precision="bf16"))
+        backends.insert(1, None)
     rep = compare(paths, split / "images", split / "instances.json", backends=backends, draws=draws,
                   progress=False, **EVAL)
     return {k: r for k, r in zip(labels, rep["models"])} | {"_set": str(split), "_n_images": rep["n_images"],
@@ -190,9 +209,10 @@ def write_md(res, out: Path):
              "here" + (" (no BF16: there is no OpenVINO bf16 row)" if "BF16" not in
                        res.get("openvino_capabilities", ["BF16"]) else "") + ".", "",
              "## Speed (p50 ms; ratio to ONNX Runtime float in brackets)", "",
-             "| model | ORT float | OpenVINO f32 | ORT, tensorrt placement | ORT, onnxruntime placement | "
-             "OpenVINO, openvino placement | NNCF on OpenVINO | --target cpu picks | cpu INT8 vs best float |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| model | ORT float | OpenVINO f32 | OpenVINO bf16 | ORT, tensorrt placement | "
+             "ORT, onnxruntime placement | OpenVINO, openvino placement | `--target cpu` (picks, weight bits) | "
+             "NNCF on OpenVINO | cpu INT8 vs best f32 | vs bf16 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, m in res["models"].items():
         rows = m["speed"]["rows"]
 
@@ -200,11 +220,18 @@ def write_md(res, out: Path):
             r = rows.get(k)
             return f"{r['p50_ms']:.1f} ({r['ratio_to_ort_float']:.2f})" if r else "-"
         best_float = min(rows["float"]["p50_ms"], rows["float OV"]["p50_ms"])
-        pick = m["calibration"].get("cpu_target")
-        cpu = rows.get(f"int8 {pick}")
-        lines.append(f"| {key} {m['size'][0]} | {cell('float')} | {cell('float OV')} | {cell('int8 tensorrt')} | "
-                     f"{cell('int8 onnxruntime')} | {cell('int8 openvino')} | {cell('nncf')} | {pick} | "
-                     f"{speedup(best_float / cpu['p50_ms'])} |" if cpu else "| |")
+        c = m["calibration"]
+        cpu = rows.get("int8 cpu")
+        bf16 = rows.get("float OV bf16")
+        lines.append(f"| {key} {m['size'][0]} | {cell('float')} | {cell('float OV')} | {cell('float OV bf16')} | "
+                     f"{cell('int8 tensorrt')} | {cell('int8 onnxruntime')} | {cell('int8 openvino')} | "
+                     f"{cell('int8 cpu')} ({c.get('cpu_target')}, {c.get('cpu_weight_bits')}) | {cell('nncf')} | "
+                     + (f"{speedup(best_float / cpu['p50_ms'])} |" if cpu else "- |")
+                     + (f" {speedup(bf16['p50_ms'] / cpu['p50_ms'])} |" if cpu and bf16 else " - |"))
+    hosts = {tuple(m["speed"]["host"].get("cpu_flags", [])) for m in res["models"].values()}
+    if len(hosts) > 1:
+        lines += ["", "Rows were timed on CPUs with different ISA flags: " + "; ".join(
+            f"{k}: {', '.join(m['speed']['host'].get('cpu_flags', []))}" for k, m in res["models"].items())]
     lines += ["", "## Correctness: layers departing from the numpy reference (compare-runtimes, isolated, 1 image)",
               "", "| model | file on runtime | departing / layers | worst layer (rel err) |", "|---|---|---|---|"]
     for key, m in res["models"].items():
@@ -258,14 +285,14 @@ def main(argv=None) -> int:
     for key in args.models:
         files, report, size = build_files(key, args.work, args.threads)
         m = {"size": list(size), "calibration": {k: report.get(k) for k in (
-            "method", "float_layers", "method_ap", "cpu_target", "cpu_choice", "weight_bits")}}
+            "method", "float_layers", "method_ap", "cpu_target", "cpu_choice", "weight_bits", "cpu_weight_bits")}}
         m["correctness"] = correctness(files, key)
         log(f"{key}: timing")
         m["speed"] = speed(files, args.threads, args.iters)
         res["host"] = m["speed"]["host"]
         if key in LITE and not args.no_accuracy:
             log(f"{key}: accuracy on val-large")
-            m["accuracy"] = accuracy(files, args.draws)
+            m["accuracy"] = accuracy(files, args.draws, args.threads)
         res["models"][key] = m
         atomic_write_text(args.out, json.dumps(res, indent=1))
         write_md(res, args.out)

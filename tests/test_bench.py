@@ -108,3 +108,21 @@ def test_bench_engine_with_cuda_graph_with_fake_tensorrt(tmp_path, monkeypatch):
     assert rep["backend"] == "TensorRTBackend" and rep["cuda_graph"] and rep["precision"] == "fp32"
     assert [(r["mode"], r["batch"]) for r in rep["results"]] == [("model", 1), ("model", 2)]
     assert gpu.calls.count("graph_replay") == 4  # (1 warmup + 2 timed) per batch size, minus the captured first
+
+
+def test_openvino_runs_the_float_parts_in_f32_unless_asked(tmp_path):
+    # OpenVINO's CPU plugin takes bf16 by itself on CPUs with AVX512_BF16/AMX; a file must compute what it
+    # computes on ONNX Runtime unless the user asks for less precision
+    ov = pytest.importorskip("openvino")
+    from yolov6_edge.backends.onnxruntime.runtime import OnnxRuntimeBackend
+    from yolov6_edge.backends.openvino.runtime import OpenVINOBackend
+
+    src = tiny_onnx(tmp_path / "tiny.onnx")
+    b = OpenVINOBackend(src, threads=1)
+    assert b.inference_precision == "f32"
+    x = np.random.default_rng(0).random((1, 3, *b.input_size), dtype=np.float32)
+    got, ref = b(x), OnnxRuntimeBackend(src)(x)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        assert OpenVINOBackend(src, threads=1, inference_precision="bf16").inference_precision == "bf16"

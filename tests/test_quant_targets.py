@@ -22,7 +22,9 @@ def _run_openvino(model, feeds, tmp_path):
     ov = _openvino()
     path = tmp_path / "g.onnx"
     onnx.save(model, str(path))
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    # f32 float parts: OpenVINO takes bf16 by itself on CPUs with AVX512_BF16, and the reference is f32
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 1,
+                                                          "INFERENCE_PRECISION_HINT": "f32"})
     res = compiled.create_infer_request().infer({compiled.input(k): v for k, v in feeds.items()})
     return np.array(res[compiled.output(0)])
 
@@ -227,3 +229,19 @@ def test_cli_compare_runtimes_reports_and_exits_by_verdict(calibrated, tmp_path,
     # a tolerance no float computation meets makes every layer depart: exit 1
     assert main(["compare-runtimes", str(tmp_path / "ort.onnx"), "--images", str(imgs), "--backend", "onnxruntime",
                  "--layers", "stem", "--tol", "1e-30"]) == 1
+
+
+def test_cpu_target_takes_8_bit_weights_only_where_the_cpu_has_vnni():
+    # --target cpu is about this machine: VNNI accumulates u8 x s8 in 32 bits, so 8-bit weights cannot saturate
+    from yolov6_edge.host import has_vnni
+    from yolov6_edge.quant.recipe import default_weight_bits
+
+    assert default_weight_bits("cpu", flags=["avx2", "avx512f", "avx512_vnni"]) == 8
+    assert default_weight_bits("cpu", flags=["avx2", "avx_vnni"]) == 8
+    assert default_weight_bits("cpu", flags=["avx", "avx2"]) == 7
+    # the portable CPU targets and TensorRT do not depend on the machine that writes the file
+    for flags in (["avx2"], ["avx512_vnni"]):
+        assert default_weight_bits("openvino", flags=flags) == 7
+        assert default_weight_bits("onnxruntime", flags=flags) == 7
+        assert default_weight_bits("tensorrt", flags=flags) == 8
+    assert default_weight_bits("cpu") == (8 if has_vnni() else 7)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .errors import fail
+from .host import cpu_flags, cpu_name
 
 IMAGE_SHAPE = (480, 640)  # a typical camera frame, letterboxed to the model's input size
 
@@ -58,14 +59,19 @@ def open_models(models, backends=None, threads: int = 0, cuda_graph=False, backe
     from .runtime.detector import open_backend
 
     backends = _per_model(backends, len(models), "--backend")
+    # backend_options: one dict for every OpenVINO model, or one per model (e.g. f32 and bf16 side by side)
+    per = (list(backend_options) if isinstance(backend_options, (list, tuple))
+           else [backend_options] * len(models))
+    if len(per) != len(models):
+        raise fail("backend_options", f"give one dict or one per model ({len(models)}), got {len(per)}")
     opened = []
-    for model, name in zip(models, backends):
+    for model, name, options in zip(models, backends, per):
         if cuda_graph and str(model).endswith(".engine"):
             from .backends.tensorrt.runtime import TensorRTBackend
 
             opened.append(TensorRTBackend(model, cuda_graph=True))
         else:
-            opts = backend_options if (name == "openvino" and backend_options) else {}
+            opts = options if (name == "openvino" and options) else {}
             opened.append(open_backend(model, backend=name, threads=threads, **opts))
     return opened
 
@@ -143,29 +149,8 @@ def _report(model, backend, warmup, iters, image_shape, cuda_graph) -> dict:
 
 
 def _host() -> dict:
-    flags = []
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = sorted({x for x in line.split(":", 1)[1].split()
-                                    if x.startswith(("avx", "amx")) or "vnni" in x or "bf16" in x})
-                    break
-    except OSError:
-        pass
-    return {"machine": platform.machine(), "processor": _cpu_name(), "cpu_flags": flags,
+    return {"machine": platform.machine(), "processor": cpu_name(), "cpu_flags": cpu_flags(),
             "python": platform.python_version(), "yolov6_edge": __version__}
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _meta(backend, key):

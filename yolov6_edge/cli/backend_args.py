@@ -13,7 +13,8 @@ def add_backend_args(p, many: bool = False) -> None:
     p.add_argument("--threads", type=int, default=0,
                    help="inference threads of ONNX Runtime / OpenVINO (default 0: the runtime decides)")
     p.add_argument("--inference-precision", choices=["f32", "bf16", "f16"], default=None,
-                   help="openvino only: precision of the float parts (default: the plugin's, f32 on most CPUs)")
+                   help="openvino only: precision of the float parts (default f32, as on ONNX Runtime; OpenVINO "
+                        "itself would take bf16 on CPUs with AVX512_BF16/AMX)")
 
 
 def backend_kwargs(args) -> dict:

@@ -34,8 +34,8 @@ def add_calibration_inputs(p, images_help: str, num_default: int, num_help: str,
                             "points 0), openvino, onnxruntime, or cpu (writes the faster of the two CPU "
                             "placements that agrees with the reference on this machine); docs/QUANTIZATION.md")
         p.add_argument("--weight-bits", type=int, default=None, choices=[7, 8],
-                       help="weight bits (default 8 for tensorrt, 7 for the CPU targets, whose INT8 kernels "
-                            "saturate 8-bit weights on CPUs without VNNI)")
+                       help="weight bits (default 8 for tensorrt; 7 for openvino/onnxruntime, whose INT8 kernels "
+                            "saturate 8-bit weights on CPUs without VNNI; for cpu, 8 where this CPU has VNNI)")
 
 
 def recipe_from_args(args, **extra):

@@ -21,11 +21,17 @@ PATH_FIELDS = ("images", "eval_images", "eval_ann")
 TARGETS = ("tensorrt", "openvino", "onnxruntime")
 TARGET_CHOICES = TARGETS + ("cpu",)  # cpu: the faster correct one of openvino / onnxruntime on this machine
 RUNTIME = {"tensorrt": "tensorrt", "openvino": "openvino", "onnxruntime": "onnxruntime"}
-# 7-bit weights on the CPU targets: x86 INT8 kernels without VNNI saturate 8-bit products (targets.py)
+# 7-bit weights on the CPU targets: x86 INT8 kernels without VNNI saturate 8-bit products (targets.py), and
+# a file written for openvino/onnxruntime may be deployed on any x86 box. `cpu` means this machine: 8-bit
+# weights where it has VNNI (measured here: the 7th bit costs Lite-S 0.5 AP, benchmarks/results/int8_cpu.md).
 DEFAULT_WEIGHT_BITS = {"tensorrt": 8, "openvino": 7, "onnxruntime": 7, "cpu": 7}
 
 
-def default_weight_bits(target: str) -> int:
+def default_weight_bits(target: str, flags=None) -> int:
+    from ..host import has_vnni
+
+    if target == "cpu" and has_vnni(flags):
+        return 8
     return DEFAULT_WEIGHT_BITS[target]
 
 
