@@ -37,6 +37,7 @@ URL_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https:
 # frame or two short of it is not a fault.
 EXACT_COUNT_SUFFIXES = (".avi", ".mp4", ".mov", ".m4v", ".3gp")
 DECODERS = ("auto", "opencv", "pyav")
+FFMPEG_PREFIX = re.compile(r"^\[[^]]*\]\s*")  # "[tcp @ 0x55d0...] " before FFmpeg's messages
 
 
 @dataclass
@@ -258,7 +259,7 @@ class LiveCapture(Source):
     def open(self):
         cap = self._capture()
         if cap is None:
-            said = f": {_redact(re.sub(r'^\[[^]]*\]\s*', '', self._said[-1]))[:200]}" if self._said else ""
+            said = ": " + _redact(FFMPEG_PREFIX.sub("", self._said[-1]))[:200] if self._said else ""
             what = ("cannot open the camera (no such device, or in use)" if isinstance(self.target, int) else
                     f"cannot open the stream{said or ' (unreachable, refused, or not a video)'} (timeout "
                     f"{self.timeout:g} s)")
