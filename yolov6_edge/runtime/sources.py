@@ -383,6 +383,8 @@ def _media_files(paths) -> list:
 
 def open_source(item, vid_stride: int = 1, reconnect: int = 0, timeout: float = 10.0, decoder: str = "auto"):
     """One Source for a path, glob, folder, camera index, URL, image array or iterable of arrays (not opened)."""
+    if isinstance(item, Source):
+        return item
     if isinstance(item, np.ndarray):
         return ImageList([item])
     if is_camera(item) or is_url(item):

@@ -122,6 +122,11 @@ class Stream:
     def __exit__(self, *exc):
         self.close()
 
+    @property
+    def fatal(self):
+        """The exception that stopped the whole stream (not a source fault), or None."""
+        return self._fatal
+
     def stats(self) -> dict:
         """Frames, drops, wall time, seconds of work per stage, frames/s and the model's busy fraction."""
         end = self._end or time.perf_counter()
