@@ -59,6 +59,8 @@ class Stream:
         if policy != "auto" and policy not in POLICIES:
             raise fail("policy", f"must be auto or one of {', '.join(POLICIES)}, got {policy!r}")
         self.detector = detector
+        if hasattr(detector.backend, "stop_spinning"):  # ONNX Runtime: spinning pool threads starve the decoder
+            detector.backend.stop_spinning()
         self.batch = min(batch, max(1, int(detector.backend.max_batch)))
         self.sources = open_sources(source, vid_stride=vid_stride, reconnect=reconnect, timeout=timeout,
                                     decoder=decoder)
@@ -110,6 +112,8 @@ class Stream:
 
     def close(self) -> None:
         """Stop every thread (a decoder blocked in a network read is left to finish on its own: daemon)."""
+        if self._start is not None and self._end is None:
+            self._end = time.perf_counter()
         for b in self._buffers:
             b.cancel()
         for t in self._threads:
