@@ -282,3 +282,12 @@ def test_predict_on_an_unreachable_url_is_one_line_and_writes_nothing(tiny, tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot open the stream" in err[0] and "secret" not in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_stream_stops_ort_spinning_and_gives_the_same_results(tiny, det):
+    two = Detector(tiny / "tiny.onnx", conf=0.2, threads=2)
+    assert two.backend.spinning
+    results = list(two.stream(tiny / "b.mp4", decoder="opencv"))
+    assert not two.backend.spinning and len(results) == 7
+    for r, frame in zip(results, decoded_frames(tiny / "b.mp4")):
+        assert_same(r, det(frame))
