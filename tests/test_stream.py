@@ -291,3 +291,21 @@ def test_stream_stops_ort_spinning_and_gives_the_same_results(tiny, det):
     assert not two.backend.spinning and len(results) == 7
     for r, frame in zip(results, decoded_frames(tiny / "b.mp4")):
         assert_same(r, det(frame))
+
+
+def test_pyav_decoder_gives_container_times_and_the_frames_opencv_gives(tiny, det, tmp_path):
+    pytest.importorskip("av", reason="PyAV not installed (pip install 'yolov6-edge[video]')")
+    for name, n, fps in (("a.avi", FRAMES, FPS), ("b.mp4", 7, 25.0)):
+        results = list(det.stream(tiny / name, decoder="pyav", keep_frames=True, vid_stride=2))
+        assert [r.frame_index for r in results] == list(range(0, n, 2))
+        assert [r.timestamp for r in results] == pytest.approx([i / fps for i in range(0, n, 2)], abs=1e-6)
+        frames = decoded_frames(tiny / name)
+        for r in results:
+            np.testing.assert_array_equal(r.frame, frames[r.frame_index])
+    data = (tiny / "a.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) * 6 // 10])
+    got = []
+    with pytest.raises(Yolov6EdgeError) as e:
+        for r in det.stream(tmp_path / "cut.avi", decoder="pyav"):
+            got.append(r)
+    assert "truncated or corrupt" in one_line(e, tmp_path / "cut.avi") and 0 < len(got) < FRAMES
