@@ -309,3 +309,31 @@ def test_pyav_decoder_gives_container_times_and_the_frames_opencv_gives(tiny, de
         for r in det.stream(tmp_path / "cut.avi", decoder="pyav"):
             got.append(r)
     assert "truncated or corrupt" in one_line(e, tmp_path / "cut.avi") and 0 < len(got) < FRAMES
+
+
+def test_show_without_a_display_says_so_once_and_goes_on(tiny, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert main(["predict", str(tiny / "tiny.onnx"), str(tiny / "b.mp4"), "--show", "--save", "-o",
+                 str(tmp_path / "out"), "--decoder", "opencv"]) == 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "--show" in ln]
+    assert len(err) == 1 and "ignored" in err[0]
+    assert len((tmp_path / "out" / "b.jsonl").read_text().splitlines()) == 7
+
+
+def test_ctrl_c_keeps_what_was_recorded(tiny, tmp_path, capsys, monkeypatch):
+    from yolov6_edge.runtime import stream_writer
+
+    write = stream_writer.StreamWriter.write
+
+    def interrupted_after_three(self, res, annotated=None):
+        if self.frames == 3:
+            raise KeyboardInterrupt
+        write(self, res, annotated)
+
+    monkeypatch.setattr(stream_writer.StreamWriter, "write", interrupted_after_three)
+    out = tmp_path / "out"
+    assert main(["predict", str(tiny / "tiny.onnx"), str(tiny / "a.avi"), "--save", "-o", str(out),
+                 "--decoder", "opencv"]) == 130  # a file: interrupted; a camera would end with 0
+    assert "stopped by Ctrl-C" in capsys.readouterr().err
+    assert len((out / "a.jsonl").read_text().splitlines()) == 3 and read_video(out / "a.mp4")[1] == 3
