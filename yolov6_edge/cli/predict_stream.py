@@ -237,5 +237,6 @@ def _summary(stream, frames, boxes, out_dir) -> None:
         dropped = stream.dropped_count.get(key, 0)
         print(f"{key}: {n} frames, {boxes[key] / max(n, 1):.1f} detections per frame"
               + (f", {dropped} frames dropped (buffer full)" if dropped else ""))
-    print(f"{stats['frames_done']} frames at {stats['fps']:.1f} frames/s; model busy {100 * stats['model_busy']:.0f}% "
-          "of the time" + (f"; wrote {out_dir}" if out_dir else "; use --save to write annotated videos and JSON Lines"))
+    saved = f"; wrote {out_dir}" if out_dir else "; use --save to write annotated videos and JSON Lines"
+    print(f"{stats['frames_done']} frames at {stats['fps']:.1f} frames/s; model busy "
+          f"{100 * stats['model_busy']:.0f}% of the time{saved}")
