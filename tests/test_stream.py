@@ -355,3 +355,26 @@ def test_ctrl_c_keeps_what_was_recorded(tiny, tmp_path, capsys, monkeypatch):
                  "--decoder", "opencv"]) == 130  # a file: interrupted; a camera would end with 0
     assert "stopped by Ctrl-C" in capsys.readouterr().err
     assert len((out / "a.jsonl").read_text().splitlines()) == 3 and read_video(out / "a.mp4")[1] == 3
+
+
+def test_a_backend_that_letterboxes_on_the_device_gets_the_images(tiny, det):
+    from yolov6_edge import ops
+
+    class OnDevice:  # what the TensorRT backend offers: letterbox + inference in one call (infer_images)
+        def __init__(self, inner):
+            self.inner, self.calls = inner, []
+            self.layout, self.input_size, self.names, self.max_batch = inner.layout, inner.input_size, inner.names, 4
+
+        def __call__(self, blob):
+            raise AssertionError("the stream must hand images to infer_images, not a blob")
+
+        def infer_images(self, images, center=True):
+            self.calls.append(len(images))
+            blob, params = ops.letterbox(images, size=self.input_size, center=center)
+            return self.inner(blob), params
+
+    backend = OnDevice(det.backend)
+    results = list(Detector(backend, conf=0.2).stream(tiny / "a.avi", batch=3, decoder="opencv"))
+    assert backend.calls == [3] * (FRAMES // 3)
+    for r, frame in zip(results, decoded_frames(tiny / "a.avi")):
+        assert_same(r, det(frame))
