@@ -7,6 +7,7 @@ also when a source faults (the frames before the fault keep their results; the f
 line, exit 2) and when the run is stopped with Ctrl-C, SIGTERM or q in the --show window (for cameras and URLs
 that is how a run ends: exit 0).
 """
+import argparse
 import collections
 import glob
 import os
@@ -22,16 +23,22 @@ DECODERS = ("auto", "opencv", "pyav")
 
 
 def _count(text) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
     if value < 0:
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
 
 
 def _seconds(text) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
     return value
 
 
