@@ -1,4 +1,4 @@
-"""The runtime path (Detector on an .onnx, images, NMS, drawing, eval scoring) never imports torch."""
+"""The runtime path (Detector on an .onnx, images, videos, NMS, drawing, eval scoring) never imports torch."""
 import subprocess
 import sys
 import textwrap
@@ -19,6 +19,13 @@ def test_detector_on_onnx_does_not_import_torch(tmp_path):
         result = det(img)
         draw(img, result)
         det([img, img])
+        import cv2
+        vw = cv2.VideoWriter({str(tmp_path / 'v.avi')!r}, cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (70, 50))
+        for _ in range(3):
+            vw.write(img)
+        vw.release()
+        assert [r.frame_index for r in det.stream({str(tmp_path / 'v.avi')!r}, batch=2)] == [0, 1, 2]
+        import yolov6_edge.cli.predict_stream, yolov6_edge.runtime.stream_writer
         import yolov6_edge.cli.main, yolov6_edge.cli.predict, yolov6_edge.cli.evaluate, yolov6_edge.cli.info
         yolov6_edge.cli.main.build_parser()
         loaded = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]

@@ -1,4 +1,7 @@
-"""`yolov6-edge predict MODEL SOURCE...`: detect on images, write annotated copies and detections.json."""
+"""`yolov6-edge predict MODEL SOURCE...`: detect objects in images, videos, cameras and stream URLs.
+
+Images: annotated copies + detections.json. Videos, cameras and URLs: cli/predict_stream.py (annotated videos and
+JSON Lines with --save)."""
 import json
 from pathlib import Path
 
@@ -8,18 +11,22 @@ from .checks import positive_int, unit_float
 
 
 def register(subparsers, name):
-    p = subparsers.add_parser(name, help="run a model on images, folders or globs",
+    p = subparsers.add_parser(name, help="run a model on images, videos, cameras, stream URLs, folders or globs",
                               description=__doc__.splitlines()[0])
     p.add_argument("model", type=Path, help=".onnx, .engine, .pt or .param")
-    p.add_argument("sources", nargs="+", help="image files, folders or glob patterns")
+    p.add_argument("sources", nargs="+", help="image or video files, folders, glob patterns, camera indices (0) "
+                                              "or stream URLs (rtsp://, http://)")
     p.add_argument("-o", "--output", type=Path, default=Path("predict_out"), help="output folder")
     p.add_argument("--conf", type=unit_float, default=0.25)
     p.add_argument("--iou", type=unit_float, default=0.45)
     p.add_argument("--max-det", type=positive_int, default=300)
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for .pt/.param models (ONNX and engines use their own)")
-    p.add_argument("--no-draw", action="store_true", help="write only detections.json")
+    p.add_argument("--no-draw", action="store_true", help="write only detections.json / the .jsonl files")
     add_backend_args(p)
+    from .predict_stream import add_stream_args
+
+    add_stream_args(p)
     return p
 
 
@@ -44,17 +51,33 @@ def unique_names(paths, writable=lambda suffix: True) -> list:
 
 
 def run(args) -> int:
+    from ..runtime.detector import Detector
+    from .checks import image_size
+    from .predict_stream import run_streams, split_sources
+
+    files, streams = split_sources(args.sources)
+    img_size = image_size(args.img)
+    det = None
+    if files:
+        det = predict_images(args, files, img_size)
+    if streams:
+        det = det or Detector(args.model, conf=args.conf, iou=args.iou, max_det=args.max_det, img_size=img_size,
+                              **backend_kwargs(args))
+        return run_streams(args, det, streams)
+    return 0
+
+
+def predict_images(args, files, img_size):
+    """Annotated images and detections.json for still images; returns the Detector for the videos after."""
     import cv2
     from tqdm import tqdm
 
     from ..atomic import staged_folder
     from ..runtime.detector import Detector
     from ..runtime.draw import draw
-    from ..runtime.images import expand_sources, read_image
-    from .checks import check_output_folder, check_outputs, image_size, model_files
+    from ..runtime.images import read_image
+    from .checks import check_output_folder, check_outputs, model_files
 
-    files = expand_sources(args.sources)
-    img_size = image_size(args.img)
     out_dir = check_output_folder(args.output)
     names = unique_names(files, writable=lambda suffix: cv2.haveImageWriter("x" + suffix))
     outputs = {} if args.no_draw else {out_dir / n: "annotated image" for n in names}
@@ -81,4 +104,4 @@ def run(args) -> int:
                           for b, s, n in zip(result.boxes[:10], result.scores[:10], result.names[:10])))
         (stage / INDEX).write_text(json.dumps({"model": str(args.model), "images": records}, indent=1) + "\n")
     print(f"wrote {len(records)} results to {out_dir}")
-    return 0
+    return det

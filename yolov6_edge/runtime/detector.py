@@ -189,6 +189,25 @@ class Detector:
         self.timing = timing
         return results[0] if single else results
 
+    def stream(self, source, batch: int = 1, queue: int = 4, policy: str = "auto", vid_stride: int = 1,
+               reconnect: int = 0, timeout: float = 10.0, keep_frames: bool = False, decoder: str = "auto"):
+        """Detections for every frame of a video, camera, URL, folder, glob, image list or iterable of arrays,
+        with decoding, letterbox, inference and NMS overlapped (runtime/stream.py, docs/STREAMS.md).
+
+        source: a path, glob, folder, camera index (0 or "0"), URL, image array, iterable of arrays, or a list
+        (several videos or cameras read side by side, batched together; a list of images is one image list).
+        batch: frames per model call; queue: frames buffered per source (at least batch); policy: what a full
+        buffer does: "block", "drop-oldest" or "drop-newest" ("auto": drop-oldest for cameras and live URLs,
+        block otherwise); vid_stride: keep every N-th frame; reconnect: attempts to reopen a camera or URL that
+        stops; timeout: seconds to wait for a URL to answer; keep_frames: attach each BGR frame to its result
+        (`.frame`); decoder: "opencv", "pyav" or "auto" (PyAV where installed).
+        Returns a Stream: iterate it for Detections with frame_index, timestamp, source; stats() after.
+        """
+        from .stream import Stream
+
+        return Stream(self, source, batch=batch, queue=queue, policy=policy, vid_stride=vid_stride,
+                      reconnect=reconnect, timeout=timeout, keep_frames=keep_frames, decoder=decoder)
+
     def _run(self, imgs, names, timing) -> list:
         from .. import ops
 

@@ -1,5 +1,6 @@
 """Detections for one image: what the Detector returns."""
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -13,14 +14,24 @@ class Detections:
     class_ids: np.ndarray  # [K] int64
     names: list = field(default_factory=list)  # class name per detection
     image_shape: tuple = ()  # (H, W) of the original image
-    source: str = ""  # file name or "image array #i"
+    source: str = ""  # file name or "image array #i"; for streams the video, camera or URL
+    # set by Detector.stream(): the frame's position in its source, its time in seconds (None for still
+    # images), the source's VideoInfo (fps, size, frame count) and, with keep_frames, the BGR frame itself
+    frame_index: Optional[int] = None
+    timestamp: Optional[float] = None
+    video: object = field(default=None, repr=False, compare=False)
+    frame: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.scores)
 
     def to_dict(self) -> dict:
+        frame = {} if self.frame_index is None else {
+            "frame_index": int(self.frame_index),
+            "timestamp": None if self.timestamp is None else round(float(self.timestamp), 6)}
         return {
             "source": self.source,
+            **frame,
             "image_shape": [int(v) for v in self.image_shape],
             "detections": [
                 {"box": [round(float(v), 2) for v in b], "score": round(float(s), 5), "class_id": int(c), "name": n}

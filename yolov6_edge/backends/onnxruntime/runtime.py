@@ -31,8 +31,10 @@ class OnnxRuntimeBackend:
         if threads:
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
+        self._options, self._providers = opts, providers or ["CPUExecutionProvider"]
+        self.spinning = True  # ORT's default: pool threads spin between calls
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), opts, providers=self._providers)
         except Exception as e:  # ORT raises its own exception types for every malformed file
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise fail(path, f"not a readable ONNX model ({first[:200]})") from None
@@ -59,6 +61,21 @@ class OnnxRuntimeBackend:
         self.model_name = str(self.metadata.get("model_name", path.stem))
         self.precision = str(self.metadata.get("precision", "fp32"))
         self.providers = self.session.get_providers()
+
+    def stop_spinning(self) -> None:
+        """Let ORT's pool threads sleep between calls instead of spinning (the session is rebuilt once).
+
+        Detector.stream() calls it: there decoding and letterbox run beside inference, and threads that spin
+        while waiting for the next call take the cores they need (measured: benchmarks/stream_throughput.py).
+        One intra-op thread has no pool, so nothing changes then.
+        """
+        import onnxruntime as ort
+
+        if not self.spinning or self.threads == 1:
+            return
+        self._options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(self.path), self._options, providers=self._providers)
+        self.spinning = False
 
     def __call__(self, blob: np.ndarray):
         if blob.ndim != 4 or blob.shape[1] != 3 or tuple(blob.shape[2:]) != self.input_size:

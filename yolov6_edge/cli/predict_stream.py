@@ -1,0 +1,249 @@
+"""The video half of `yolov6-edge predict`: video files, cameras and stream URLs through Detector.stream().
+
+Video files (given, or found in folders and globs) are played one after another; cameras and URLs are read
+side by side, batched together with the files. With --save each source gets NAME.mp4 (annotated, the source's
+size and frame rate) and NAME.jsonl (one record per frame) in the output folder, moved there when the run ends:
+also when a source faults (the frames before the fault keep their results; the fault is then reported on one
+line, exit 2) and when the run is stopped with Ctrl-C, SIGTERM or q in the --show window (for cameras and URLs
+that is how a run ends: exit 0).
+"""
+import argparse
+import collections
+import glob
+import os
+import sys
+from pathlib import Path
+
+from ..errors import Yolov6EdgeError, fail
+from .checks import positive_int
+
+# runtime.buffer.POLICIES and runtime.sources.DECODERS (not imported here: --help stays free of OpenCV)
+POLICIES = ("auto", "block", "drop-oldest", "drop-newest")
+DECODERS = ("auto", "opencv", "pyav")
+
+
+def _count(text) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def _seconds(text) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def add_stream_args(p) -> None:
+    g = p.add_argument_group("videos, cameras and stream URLs")
+    g.add_argument("--save", action="store_true",
+                   help="write NAME.mp4 (annotated, same size and fps) and NAME.jsonl (detections per frame) for "
+                        "each video, camera or URL (images are always written)")
+    g.add_argument("--show", action="store_true", help="show annotated frames in a window where a display exists "
+                                                       "(q stops)")
+    g.add_argument("--vid-stride", type=positive_int, default=1, help="keep every N-th frame (default 1)")
+    g.add_argument("--batch", type=positive_int, default=1, help="frames per model call (default 1)")
+    g.add_argument("--queue", type=positive_int, default=4, help="frames buffered per source (default 4)")
+    g.add_argument("--buffer-policy", choices=POLICIES, default="auto",
+                   help="when a source's buffer is full: block (every frame gets a result), drop-oldest or "
+                        "drop-newest; auto (default): drop-oldest for cameras and live URLs, block for files")
+    g.add_argument("--reconnect", type=_count, default=0, metavar="N",
+                   help="attempts to reopen a camera or URL that stops delivering frames (default 0)")
+    g.add_argument("--timeout", type=_seconds, default=10.0, metavar="S",
+                   help="seconds to wait for a URL to answer (default 10)")
+    g.add_argument("--decoder", choices=DECODERS, default="auto",
+                   help="video files: opencv, pyav (pip install 'yolov6-edge[video]') or auto (pyav where installed)")
+
+
+def split_sources(specs):
+    """(image files, stream items) from the command line: images go to the image path of predict; video files
+    become one playlist (in the order given, folders and globs sorted), cameras and URLs one source each."""
+    from ..runtime.images import IMAGE_SUFFIXES
+    from ..runtime.sources import VIDEO_SUFFIXES, Playlist, is_camera, is_url
+
+    images, videos, live = [], [], []
+    for spec in specs:
+        if is_camera(spec) or is_url(spec):
+            live.append(spec)
+            continue
+        text = str(spec)
+        media = IMAGE_SUFFIXES + VIDEO_SUFFIXES
+        if any(c in text for c in "*?["):
+            found = [Path(p) for p in sorted(glob.glob(text, recursive=True))
+                     if Path(p).is_file() and Path(p).suffix.lower() in media]
+            if not found:
+                raise fail(text, "the pattern matches no image or video files")
+        elif Path(text).is_dir():
+            found = sorted(q for q in Path(text).iterdir() if q.is_file() and q.suffix.lower() in media)
+            if not found:
+                raise fail(text, f"no image or video files in this folder ({', '.join(media)})")
+        elif Path(text).exists():
+            found = [Path(text)]
+        else:
+            raise fail(text, "no such file, folder, camera or URL")
+        for f in found:
+            (images if f.suffix.lower() in IMAGE_SUFFIXES else videos).append(f)
+    videos = list(dict.fromkeys(videos))
+    streams = ([Playlist("videos", videos) if len(videos) > 1 else videos[0]] if videos else []) + live
+    return images, streams
+
+
+def _names(sources) -> dict:
+    """Output stem for every source name a result can carry: the video's stem, camera0, stream0, ..."""
+    from ..runtime.sources import LiveCapture, Playlist, VideoFile
+
+    taken, out, n_stream = {"detections"}, {}, 0
+    for src in sources:
+        parts = src.parts if isinstance(src, Playlist) else [src]
+        for part in parts:
+            if isinstance(part, VideoFile):
+                stem = part.path.stem
+            elif isinstance(part, LiveCapture) and isinstance(part.target, int):
+                stem = f"camera{part.target}"
+            else:
+                stem, n_stream = f"stream{n_stream}", n_stream + 1
+            name, k = stem, 0
+            while name.lower() in taken:
+                k += 1
+                name = f"{stem}_{k}"
+            taken.add(name.lower())
+            out[part.name] = name
+    return out
+
+
+def _total(sources, stride):
+    """Frames the progress bar expects (None when a source is live or does not say)."""
+    import cv2
+
+    from ..runtime.sources import Playlist, VideoFile
+
+    total = 0
+    for src in sources:
+        parts = src.parts if isinstance(src, Playlist) else [src]
+        for part in parts:
+            if getattr(part, "live", False) or not isinstance(part, VideoFile):
+                return None
+            count = part.info.frame_count
+            if count is None and len(parts) <= 100:  # playlist files are opened when played; peek at the count
+                cap = cv2.VideoCapture(str(part.path), cv2.CAP_FFMPEG)
+                count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+                cap.release()
+            if not count:
+                return None
+            total += (count + stride - 1) // stride
+    return total
+
+
+def _display_problem():
+    import cv2
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display (DISPLAY is not set)"
+    try:
+        cv2.namedWindow("yolov6-edge")
+        cv2.destroyWindow("yolov6-edge")
+    except cv2.error:
+        return "this OpenCV has no window support (opencv-python-headless; pip install opencv-python for --show)"
+    return None
+
+
+def run_streams(args, det, items) -> int:
+    import contextlib
+
+    import cv2
+    from tqdm import tqdm
+
+    from ..atomic import staged_folder
+    from ..runtime.draw import draw
+    from ..runtime.stream_writer import VIDEO_SUFFIX, StreamWriter
+    from .checks import check_output_folder, check_outputs, model_files
+    from .main import Terminated
+
+    show = args.show
+    if show and (problem := _display_problem()):
+        print(f"yolov6-edge predict: --show ignored: {problem}", file=sys.stderr)
+        show = False
+    draw_video = args.save and not args.no_draw
+    stream = det.stream(items, batch=args.batch, queue=args.queue, policy=args.buffer_policy,
+                        vid_stride=args.vid_stride, reconnect=args.reconnect, timeout=args.timeout,
+                        keep_frames=draw_video or show, decoder=args.decoder)
+    stems = _names(stream.sources)
+    out_dir = None
+    if args.save:
+        out_dir = check_output_folder(args.output)
+        outputs = [(out_dir / (s + ".jsonl"), "detections (JSON Lines)") for s in stems.values()]
+        outputs += [(out_dir / (s + VIDEO_SUFFIX), "annotated video") for s in stems.values()] if draw_video else []
+        inputs = [Path(n) for n in stems if Path(n).is_file()] + model_files(args.model)
+        check_outputs(inputs, outputs)
+    live = all(s.live for s in stream.sources)
+    frames, boxes = collections.Counter(), collections.Counter()
+    writers, current_file = {}, None
+    fault = stopped = None
+    bar = tqdm(total=_total(stream.sources, args.vid_stride), desc="predict", unit="frame")
+    with (staged_folder(out_dir) if args.save else contextlib.nullcontext()) as stage:
+        try:
+            for res in stream:
+                key = res.source
+                frames[key] += 1
+                boxes[key] += len(res)
+                annotated = draw(res.frame, res) if (draw_video or show) else None
+                if args.save:
+                    if key not in writers:
+                        if not res.video.live:  # files play one after another: the previous one is done
+                            if current_file in writers:
+                                writers[current_file].close()
+                            current_file = key
+                        writers[key] = StreamWriter(stage, stems.get(key, "stream"), res.video, args.vid_stride,
+                                                    video=draw_video)
+                    writers[key].write(res, annotated)
+                if show:
+                    cv2.imshow(key, annotated)
+                    if cv2.waitKey(1) & 0xFF == ord("q"):
+                        stopped = "q"
+                        break
+                bar.update(1)
+        except Yolov6EdgeError as e:
+            if stream.fatal is not None:
+                raise  # the model or the pipeline failed: nothing is kept
+            fault = str(e)
+        except KeyboardInterrupt:
+            stopped = "Ctrl-C"
+        except Terminated as e:
+            stopped = e
+        finally:
+            bar.close()
+            stream.close()
+            for w in writers.values():
+                w.close()
+            if show:
+                cv2.destroyAllWindows()
+    _summary(stream, frames, boxes, out_dir)
+    if fault:
+        raise Yolov6EdgeError(fault)
+    if stopped is None or stopped == "q":
+        return 0
+    how = stopped if isinstance(stopped, str) else f"signal {stopped.signum}"
+    print(f"yolov6-edge predict: stopped by {how}" + (f"; results so far saved in {out_dir}" if out_dir else ""),
+          file=sys.stderr)
+    if live:
+        return 0  # a camera run ends this way
+    return 130 if isinstance(stopped, str) else 128 + stopped.signum
+
+
+def _summary(stream, frames, boxes, out_dir) -> None:
+    stats = stream.stats()
+    for key, n in frames.items():
+        dropped = stream.dropped_count.get(key, 0)
+        print(f"{key}: {n} frames, {boxes[key] / max(n, 1):.1f} detections per frame"
+              + (f", {dropped} frames dropped (buffer full)" if dropped else ""))
+    saved = f"; wrote {out_dir}" if out_dir else "; use --save to write annotated videos and JSON Lines"
+    print(f"{stats['frames_done']} frames at {stats['fps']:.1f} frames/s; model busy "
+          f"{100 * stats['model_busy']:.0f}% of the time{saved}")

@@ -1,0 +1,253 @@
+"""Detector.stream(): detections for every frame of videos, cameras and URLs, with the stages overlapped.
+
+    for res in Detector("m.onnx").stream("video.mp4", batch=4):
+        print(res.frame_index, res.timestamp, res.boxes)
+
+Four kinds of thread, joined by bounded buffers (runtime/buffer.py):
+
+    decoder (one per source) -> [frames, per source] -> letterbox -> [batches] -> inference -> [batches] -> NMS
+    -> [results] -> the caller's loop
+
+Decoding, letterbox, inference and NMS run at the same time on different frames: OpenCV's decoder, our
+native ops and ONNX Runtime release the GIL, so while the model runs on batch k the next batch is decoded and
+letterboxed and the previous one goes through NMS. The model is the bottleneck by design; `Stream.stats()`
+says what fraction of the wall time it was busy.
+
+Memory is bounded: each source's frame lane holds `queue` frames (at least `batch`), the other buffers two
+batches. When a source's lane is full, its policy decides:
+- "block": the decoder waits; every frame gets a result (files, image lists, iterables: the default);
+- "drop-oldest": the oldest waiting frame is dropped, so the model sees the latest frame (cameras and live
+  URLs: the default);
+- "drop-newest": the new frame is dropped.
+Only frames waiting for the model are dropped: a frame that was letterboxed always gets its result. Dropped
+frames show as gaps in `frame_index` and are counted in `Stream.dropped` / `stats()`.
+
+Faults of a source (a truncated file, a camera that disconnects) end that source only: its frames decoded
+before the fault get their results, the other sources go on, and once every result is out the stream raises
+the fault as one Yolov6EdgeError line (`errors` lists all of them). Anything else (the model failing) stops
+the stream at once.
+"""
+import collections
+import threading
+import time
+
+from ..errors import Yolov6EdgeError, fail
+from .buffer import POLICIES, Cancelled, LaneBuffer
+from .sources import open_sources
+
+# inter-stage buffers hold this many batches: one being filled while one waits is enough to hide jitter
+STAGE_DEPTH = 2
+# how many dropped (source, frame index) pairs Stream.dropped keeps; the counts are exact
+DROPPED_KEPT = 1000
+
+
+class Stream:
+    """An iterable of Detections, one per frame that reached the model, in frame order within each source.
+
+    Each result has `frame_index`, `timestamp` (seconds; None for still images), `source` (the file, camera or
+    URL), `video` (its VideoInfo: fps, size, frame count) and, with keep_frames, `frame` (the BGR image).
+    Use it as a context manager or iterate it to the end; breaking out of the loop and calling close() (or
+    dropping the object) stops the threads.
+    """
+
+    def __init__(self, detector, source, batch: int = 1, queue: int = 4, policy: str = "auto",
+                 vid_stride: int = 1, reconnect: int = 0, timeout: float = 10.0, keep_frames: bool = False,
+                 decoder: str = "auto"):
+        for what, value, low in (("batch", batch, 1), ("queue", queue, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise fail(what, f"must be an integer >= {low}, got {value!r}")
+        if policy != "auto" and policy not in POLICIES:
+            raise fail("policy", f"must be auto or one of {', '.join(POLICIES)}, got {policy!r}")
+        self.detector = detector
+        if hasattr(detector.backend, "stop_spinning"):  # ONNX Runtime: spinning pool threads starve the decoder
+            detector.backend.stop_spinning()
+        self.batch = min(batch, max(1, int(detector.backend.max_batch)))
+        self.sources = open_sources(source, vid_stride=vid_stride, reconnect=reconnect, timeout=timeout,
+                                    decoder=decoder)
+        self.policies = [policy if policy != "auto" else ("drop-oldest" if s.live else "block")
+                         for s in self.sources]
+        # full batches where nothing is lost by waiting for them; live sources take what is ready (latency)
+        self.fill = all(p == "block" for p in self.policies) and not any(s.live for s in self.sources)
+        self.keep_frames = keep_frames
+        self.errors = []  # one line per source fault, in the order they happened
+        self.dropped = collections.deque(maxlen=DROPPED_KEPT)  # (source name, frame index), the latest ones
+        self.dropped_count = collections.Counter()  # source name -> frames dropped
+        self._lock = threading.Lock()
+        self._frames = LaneBuffer(len(self.sources), max(queue, self.batch), self.policies, self._on_drop)
+        self._batches = LaneBuffer(1, STAGE_DEPTH, "block")
+        self._outputs = LaneBuffer(1, STAGE_DEPTH, "block")
+        self._results = LaneBuffer(1, STAGE_DEPTH, "block")
+        self._buffers = (self._frames, self._batches, self._outputs, self._results)
+        self._fatal = None
+        self._threads = []
+        self._time = collections.Counter()  # stage -> seconds of work (waiting excluded)
+        self._counts = collections.Counter()  # frames decoded / done
+        self._start = self._end = None
+        self._started = False
+
+    # ---- the caller's side ---------------------------------------------------------------------------------
+    def __iter__(self):
+        if self._started:
+            raise fail("stream", "a Stream can be iterated once; call Detector.stream() again")
+        self._started = True
+        self._start = time.perf_counter()
+        self._spawn()
+        try:
+            while True:
+                try:
+                    batch = self._results.take(1)
+                except Cancelled:
+                    break
+                if not batch:
+                    break
+                yield from batch[0]
+        finally:
+            self._end = time.perf_counter()
+            self.close()
+        if self._fatal is not None:
+            raise self._fatal
+        if self.errors:
+            more = f" (and {len(self.errors) - 1} more source fault(s): Stream.errors)" if len(self.errors) > 1 else ""
+            raise Yolov6EdgeError(self.errors[0] + more)
+
+    def close(self) -> None:
+        """Stop every thread (a decoder blocked in a network read is left to finish on its own: daemon)."""
+        if self._start is not None and self._end is None:
+            self._end = time.perf_counter()
+        for b in self._buffers:
+            b.cancel()
+        for t in self._threads:
+            if t is not threading.current_thread():
+                t.join(timeout=2.0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def fatal(self):
+        """The exception that stopped the whole stream (not a source fault), or None."""
+        return self._fatal
+
+    def stats(self) -> dict:
+        """Frames, drops, wall time, seconds of work per stage, frames/s and the model's busy fraction."""
+        end = self._end or time.perf_counter()
+        wall = (end - self._start) if self._start else 0.0
+        out = {"frames_decoded": self._counts["decoded"], "frames_done": self._counts["done"],
+               "frames_dropped": sum(self.dropped_count.values()), "wall_s": wall,
+               "stage_s": {k: self._time[k] for k in ("decode", "pre", "infer", "post")},
+               "fps": self._counts["done"] / wall if wall else 0.0,
+               "model_busy": self._time["infer"] / wall if wall else 0.0}
+        return out
+
+    # ---- the pipeline --------------------------------------------------------------------------------------
+    def _on_drop(self, lane, frame):
+        with self._lock:
+            self.dropped.append((frame.info.name, frame.index))
+            self.dropped_count[frame.info.name] += 1
+
+    def _spawn(self):
+        work = [(self._decode, (lane, src), f"decode-{lane}") for lane, src in enumerate(self.sources)]
+        work += [(self._letterbox, (), "letterbox"), (self._infer, (), "infer"), (self._nms, (), "nms")]
+        for fn, args, name in work:
+            t = threading.Thread(target=self._guard, args=(fn, args), name=f"yolov6-edge-{name}", daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _guard(self, fn, args):
+        try:
+            fn(*args)
+        except Cancelled:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, which raises it
+            if self._fatal is None:
+                self._fatal = e
+            for b in self._buffers:
+                b.cancel()
+
+    def _decode(self, lane, source):
+        frames = source.frames()
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                except Yolov6EdgeError as e:
+                    with self._lock:
+                        self.errors.append(str(e))
+                    break
+                with self._lock:  # several decoders add to these
+                    self._time["decode"] += time.perf_counter() - t0
+                    self._counts["decoded"] += 1
+                self._frames.put(lane, frame)
+        finally:
+            frames.close()
+            self._frames.close(lane)
+
+    def _letterbox(self):
+        from .. import ops
+
+        det = self.detector
+        on_device = hasattr(det.backend, "infer_images")  # TensorRT letterboxes on the GPU, in the infer stage
+        try:
+            while True:
+                frames = self._frames.take(self.batch, fill=self.fill)
+                if not frames:
+                    return
+                t0 = time.perf_counter()
+                images = [f.image for f in frames]
+                if on_device:
+                    blob = params = None
+                else:
+                    blob, params = ops.letterbox(images, size=det.input_size, center=det.center, dtype=det.dtype)
+                self._time["pre"] += time.perf_counter() - t0
+                self._batches.put(0, (frames, blob, params))
+        finally:
+            self._batches.close(0)
+
+    def _infer(self):
+        from .detector import check_outputs
+
+        det = self.detector
+        try:
+            while True:
+                got = self._batches.take(1)
+                if not got:
+                    return
+                frames, blob, params = got[0]
+                t0 = time.perf_counter()
+                if blob is None:
+                    outputs, params = det.backend.infer_images([f.image for f in frames], center=det.center)
+                    outputs = check_outputs(det.backend, outputs, len(frames))
+                else:
+                    outputs = det._infer(blob, len(frames))
+                self._time["infer"] += time.perf_counter() - t0
+                self._outputs.put(0, (frames, outputs, params))
+        finally:
+            self._outputs.close(0)
+
+    def _nms(self):
+        det = self.detector
+        try:
+            while True:
+                got = self._outputs.take(1)
+                if not got:
+                    return
+                frames, outputs, params = got[0]
+                t0 = time.perf_counter()
+                results = []
+                for dets, p, frame in zip(det.nms(outputs), params, frames):
+                    res = det._to_detections(dets, p, frame.image.shape[:2], frame.info.name)
+                    res.frame_index, res.timestamp, res.video = frame.index, frame.timestamp, frame.info
+                    if self.keep_frames:
+                        res.frame = frame.image
+                    results.append(res)
+                self._time["post"] += time.perf_counter() - t0
+                self._counts["done"] += len(results)
+                self._results.put(0, results)
+        finally:
+            self._results.close(0)
