@@ -1,14 +1,17 @@
-"""`yolov6-edge info FILE`: what a model file holds (model, classes, input size, layout, precision)."""
+"""`yolov6-edge info FILE`: what a model file holds (model, classes, input size, layout, precision).
+`yolov6-edge info --system`: what this install can run here (CUDA kernels built, GPU, TensorRT, ORT, OpenVINO)."""
 import json
 from pathlib import Path
 
-from ..errors import fail
+from ..errors import Yolov6EdgeError, fail
 
 
 def register(subparsers, name):
-    p = subparsers.add_parser(name, help="describe an .onnx / .pt / .param / .engine file",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("file", type=Path)
+    p = subparsers.add_parser(name, help="describe an .onnx / .pt / .param / .engine file, or this install (--system)",
+                              description=__doc__)
+    p.add_argument("file", type=Path, nargs="?")
+    p.add_argument("--system", action="store_true",
+                   help="report this install instead: CUDA kernels built, GPU and driver, TensorRT, ORT, OpenVINO")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     return p
 
@@ -89,12 +92,19 @@ def describe(path) -> dict:
 
 
 def run(args) -> int:
-    info = describe(args.file)
+    if args.system == (args.file is not None):
+        raise Yolov6EdgeError("info: give a model FILE or --system (one of them)")
+    if args.system:
+        from ..system_info import system_report
+
+        info = system_report()
+    else:
+        info = describe(args.file)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
     for key, value in info.items():
-        if key == "names":
+        if key == "names" or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             value = ", ".join(value[:8]) + (f", ... ({len(value)})" if len(value) > 8 else "")
         print(f"{key:>18}: {value}")
     return 0
