@@ -16,8 +16,37 @@ def register(subparsers, name):
     return p
 
 
+def _onnx_info_from_onnxruntime(path) -> dict:
+    # The runtime-only install has no `onnx` package; ONNX Runtime reads the same metadata and I/O (not the opset).
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise fail(path, f"not a readable ONNX model ({type(e).__name__})") from None
+    meta = {}
+    for key, value in sess.get_modelmeta().custom_metadata_map.items():
+        try:
+            meta[key] = json.loads(value)
+        except json.JSONDecodeError:
+            meta[key] = value
+    names = meta.get("names", [])
+    return {
+        "file": str(path), "type": "onnx", "ours": "yolov6_edge.format_version" in meta,
+        "model_name": meta.get("model_name"), "num_classes": len(names), "names": names,
+        "input_size": meta.get("input_size"), "layout": meta.get("layout"), "precision": meta.get("precision"),
+        "opset": None,
+        "inputs": {i.name: list(i.shape) for i in sess.get_inputs()},
+        "outputs": {o.name: list(o.shape) for o in sess.get_outputs()},
+        "metadata": {k: v for k, v in meta.items() if k != "names"},
+    }
+
+
 def onnx_info(path) -> dict:
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        return _onnx_info_from_onnxruntime(path)
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
