@@ -33,7 +33,7 @@ def native_info() -> dict:
         from . import _C
     except ImportError as e:
         return {"native_module": False, "error": str(e), "cuda_built": False, "cuda_available": False}
-    return {"native_module": True, "version": _C.__version__, "cuda_built": bool(_C.cuda_built()),
+    return {"native_module": True, "native_version": _C.__version__, "cuda_built": bool(_C.cuda_built()),
             "cuda_available": bool(_C.cuda_available())}
 
 
@@ -96,13 +96,19 @@ def system_report() -> dict:
 
     trt, trt_note = tensorrt_version()
     ort_version, ort_providers = onnxruntime_info()
+    native, gpu = native_info(), gpu_info()
+    notes = {}
+    if gpu["gpus"] and not native["cuda_built"]:
+        notes["cuda_note"] = ("a GPU is here but the CUDA kernels were not built (no nvcc when this was installed): "
+                              "letterbox and NMS run on the CPU; reinstall with CUDA_HOME set (docs/INSTALL.md)")
     return {
         "yolov6_edge": __version__,
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "glibc": glibc_version(),
-        **native_info(),
-        **{f"gpu_{k}" if k == "error" else k: v for k, v in gpu_info().items()},
+        **native,
+        **{f"gpu_{k}" if k == "error" else k: v for k, v in gpu.items()},
+        **notes,
         "tensorrt": trt, **({"tensorrt_note": trt_note} if trt_note else {}),
         "onnxruntime": ort_version, "onnxruntime_providers": ort_providers,
         "openvino": _dist_version("openvino"),

@@ -122,7 +122,7 @@ def describe(path) -> dict:
 
 def run(args) -> int:
     if args.system == (args.file is not None):
-        raise Yolov6EdgeError("info: give a model FILE or --system (one of them)")
+        raise Yolov6EdgeError("give a model FILE or --system (one of them)")
     if args.system:
         from ..system_info import system_report
 
