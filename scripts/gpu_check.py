@@ -231,7 +231,7 @@ def steps_for(py, shared, work, cuda_archs="native"):
                                                        "-e", ROOT], 300, "rebuild _C with CUDA"),
         Step("ctest-cuda", ("gpu", "nvcc", "cmake"),
              ["sh", "-c", f"cmake -S '{ROOT}' -B '{build}' -DYOLOV6_EDGE_CUDA=ON -DCMAKE_BUILD_TYPE=Release "
-                          f"-DCMAKE_CUDA_ARCHITECTURES={cuda_archs} -DYOLOV6_EDGE_BUILD_EXAMPLES=OFF >/dev/null && "
+                          f"'-DCMAKE_CUDA_ARCHITECTURES={cuda_archs}' -DYOLOV6_EDGE_BUILD_EXAMPLES=OFF >/dev/null && "
                           f"cmake --build '{build}' --target test_cuda_ops -j && "
                           f"ctest --test-dir '{build}' -R test_cuda_ops --output-on-failure"], 240,
              "C++ CUDA ops vs CPU"),
@@ -269,6 +269,18 @@ def system_figures(p, workdir):
     return {k: p.system.get(k) for k in keys}
 
 
+def cmake_archs(requested, cmake):
+    """'native' needs CMake >= 3.24; older CMake gets the library's default list."""
+    if requested != "native" or not cmake:
+        return requested
+    try:
+        out = subprocess.run([cmake, "--version"], capture_output=True, text=True, timeout=10).stdout
+        major, minor = (int(v) for v in re.search(r"(\d+)\.(\d+)", out).groups())
+    except Exception:
+        return "75-real;80-real;90"
+    return "native" if (major, minor) >= (3, 24) else "75-real;80-real;90"
+
+
 def _slug(text):
     return re.sub(r"[^a-z0-9]+", "-", (text or "none").lower()).strip("-")
 
@@ -298,7 +310,7 @@ def main(argv=None) -> int:
               "cuda_built": p.cuda_built, "nvcc": p.nvcc or None, "system": p.system, "steps": [], "figures": {}}
 
     steps = [Step("system", (), func=system_figures, timeout=30, what="info --system")] + \
-        steps_for(sys.executable, p.shared, args.workdir, args.cuda_archs)
+        steps_for(sys.executable, p.shared, args.workdir, cmake_archs(args.cuda_archs, p.cmake))
     planned = plan(steps, p, only)
     print(f"gpu_check: device {gpu['name'] + ' (sm_' + gpu['compute_capability'].replace('.', '') + ')' if gpu else 'none'}"
           f", driver {p.system.get('driver')}, cuda_built {p.cuda_built}, tensorrt {p.tensorrt or 'none'}")
@@ -334,6 +346,13 @@ def main(argv=None) -> int:
             except Exception as e:  # a measurement that fails is a failed step, recorded, not a crash
                 result = {"status": "failed", "seconds": round(time.perf_counter() - t, 2),
                           "output_tail": f"{type(e).__name__}: {e}"[-TAIL:]}
+        # A GPU test that skipped proves nothing: on a machine that has the GPU it is a failure.
+        if step.name == "ctest-cuda" and result["status"] == "passed" and "Skipped" in result.get("output_tail", ""):
+            result.update(status="failed", reason="test_cuda_ops skipped: no usable GPU from the C++ side")
+        if step.name == "pytest-cuda" and (args.workdir / "pytest_cuda.xml").exists():
+            counts = parse_junit(args.workdir / "pytest_cuda.xml")
+            if counts["skipped"] and result["status"] == "passed":
+                result.update(status="failed", reason=f"{counts['skipped']} CUDA tests skipped: {counts['skip_reasons']}")
         failed |= result["status"] == "failed"
         print(f"  {result['status'].upper():6s} {step.name:16s} {result['seconds']:.1f} s")
         record["steps"].append({**entry, **result})
