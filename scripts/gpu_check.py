@@ -315,6 +315,9 @@ def main(argv=None) -> int:
     print(f"gpu_check: device {gpu['name'] + ' (sm_' + gpu['compute_capability'].replace('.', '') + ')' if gpu else 'none'}"
           f", driver {p.system.get('driver')}, cuda_built {p.cuda_built}, tensorrt {p.tensorrt or 'none'}")
     failed = False
+    if not args.dry_run:  # figures are read back from these files: never from an earlier run's
+        for name in ("pytest_cuda.xml", "eval_fp16.json", "eval_int8.json", "bench_trt.json"):
+            (args.workdir / name).unlink(missing_ok=True)
     for step, reason in planned:
         cmd = " ".join(map(str, step.command)) if step.command else f"(in process) {step.func.__name__}"
         entry = {"name": step.name, "what": step.what, "command": cmd}
