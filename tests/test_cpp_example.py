@@ -1,14 +1,17 @@
-"""The C++ side as a user sees it: build and install the library, build examples/cpp against the installed
-package with find_package(yolov6_edge), run it, and run the C++ tests (ctest) plainly and under sanitizers."""
+"""The C++ side as a user sees it: build and install the library (shared), build examples/cpp against the
+installed package with find_package(yolov6_edge), run it on a real image, and run the C++ tests (ctest)
+plainly and under sanitizers."""
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from yolov6_edge import ops
+from conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow,
@@ -28,49 +31,86 @@ def _build(src, build, *defines):
     _run(["cmake", "--build", build, "-j2"])
 
 
-def _write_ppm(path, bgr):
-    h, w = bgr.shape[:2]
-    path.write_bytes(f"P6\n{w} {h}\n255\n".encode() + np.ascontiguousarray(bgr[..., ::-1]).tobytes())
+def _dets(stdout):
+    return np.array([list(map(float, line.split()[1:])) for line in stdout.splitlines() if line.startswith("det ")],
+                    np.float32).reshape(-1, 6)
 
 
-def test_cpp_example_against_installed_package(tmp_path):
+def _consume(tmp_path, name, find_package):
+    """Configure a one-line consumer project against the installed prefix; returns the CompletedProcess."""
+    src = tmp_path / name
+    src.mkdir()
+    (src / "CMakeLists.txt").write_text(f"cmake_minimum_required(VERSION 3.20)\nproject({name} LANGUAGES CXX)\n"
+                                        f"{find_package}\n")
+    return subprocess.run(["cmake", "-S", src, "-B", tmp_path / f"{name}-build", *GEN,
+                           f"-DCMAKE_PREFIX_PATH={tmp_path / 'prefix'}"], capture_output=True, text=True)
+
+
+def test_cpp_example_on_a_real_image_matches_the_python_detector(tmp_path, random_lite_checkpoint):
+    from yolov6_edge import Detector
+    from yolov6_edge.export.onnx import export_onnx
+
     prefix = tmp_path / "prefix"
-    # CUDA off: the CUDA objects are covered by test_native_build; this test is about packaging.
+    # CUDA off: the CUDA objects are covered by test_native_build; this test is about packaging. Shared: the
+    # SONAME must carry major.minor, the compatibility the CMake package promises (SameMinorVersion).
     _build(ROOT, tmp_path / "lib", "-DYOLOV6_EDGE_CUDA=OFF", "-DYOLOV6_EDGE_BUILD_EXAMPLES=OFF",
-           f"-DCMAKE_INSTALL_PREFIX={prefix}")
+           "-DBUILD_SHARED_LIBS=ON", f"-DCMAKE_INSTALL_PREFIX={prefix}")
     _run(["ctest", "--output-on-failure"], cwd=tmp_path / "lib")
     _run(["cmake", "--install", tmp_path / "lib"])
     assert (prefix / "include/yolov6_edge/letterbox.h").exists()
     assert list(prefix.glob("lib*/cmake/yolov6_edge/yolov6_edgeConfig.cmake"))
-    _build(ROOT / "examples/cpp", tmp_path / "example", f"-DCMAKE_PREFIX_PATH={prefix}")
+    lib = next(prefix.glob("lib*/libyolov6_edge.so.0.1.*"))
+    if shutil.which("readelf"):
+        assert "[libyolov6_edge.so.0.1]" in _run(["readelf", "-d", lib])
+    assert _consume(tmp_path, "same_minor", "find_package(yolov6_edge 0.1 REQUIRED CONFIG)").returncode == 0
+    assert _consume(tmp_path, "next_minor", "find_package(yolov6_edge 0.2 REQUIRED CONFIG)").returncode != 0
+    # This install has no TensorRT Detector: requiring the component fails saying why, asking for it optionally
+    # does not.
+    req = _consume(tmp_path, "trt_required", "find_package(yolov6_edge REQUIRED COMPONENTS tensorrt)")
+    assert req.returncode != 0 and "built without the TensorRT Detector" in " ".join(req.stderr.split())
+    opt = _consume(tmp_path, "trt_optional", "find_package(yolov6_edge REQUIRED OPTIONAL_COMPONENTS tensorrt)\n"
+                   "if(TARGET yolov6_edge::yolov6_edge_trt)\n message(FATAL_ERROR unexpected)\nendif()")
+    assert opt.returncode == 0, opt.stderr
 
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (240, 427, 3), dtype=np.uint8)
-    _write_ppm(tmp_path / "img.ppm", img)
-    boxes = np.array([[10, 100, 110, 200], [12, 102, 112, 198], [300, 120, 400, 260], [200, 150, 260, 230]], np.float32)
-    scores = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.7], [0.3, 0.2]], np.float32)
-    with open(tmp_path / "cands.txt", "w") as f:
-        f.write(f"{len(boxes)} {scores.shape[1]}\n")
-        for b, s in zip(boxes, scores):
-            f.write(" ".join(f"{v:.9g}" for v in (*b, *s)) + "\n")
-    out = _run([tmp_path / "example/letterbox_nms_example", tmp_path / "img.ppm", 320, 320, tmp_path / "cands.txt"])
-    lines = dict(line.split(" ", 1) for line in out.strip().splitlines() if not line.startswith("det "))
-    dets = [list(map(float, line.split()[1:])) for line in out.splitlines() if line.startswith("det ")]
+    cfg = _run(["cmake", "-S", ROOT / "examples/cpp", "-B", tmp_path / "example", *GEN, f"-DCMAKE_PREFIX_PATH={prefix}"])
+    _run(["cmake", "--build", tmp_path / "example", "-j2"])
+    exe = tmp_path / "example/detect"
+    if "JPEG" not in cfg:
+        pytest.skip("libjpeg (libjpeg-dev) not found: the example cannot read JPEG here")
 
-    blob, params = ops.letterbox(img, (320, 320))
-    np.testing.assert_allclose(list(map(float, lines["params"].split())), params[0], rtol=1e-6)
-    np.testing.assert_allclose(list(map(float, lines["mean"].split())), blob[0].mean((1, 2)), rtol=1e-5)
-    want = ops.batched_nms(boxes, scores)[0]
-    scale, left, top = params[0]
-    assert int(lines["detections"]) == len(want) == 3
-    for d, w in zip(dets, want):
-        np.testing.assert_allclose(d[:4], [(w[0] - left) / scale, (w[1] - top) / scale, (w[2] - left) / scale,
-                                           (w[3] - top) / scale], rtol=1e-5)
-        assert d[4] == pytest.approx(w[4], rel=1e-5) and d[5] == w[5]
+    # A real model on a real photo where ../shared is there; otherwise a random-weight Lite-S on a written JPEG.
+    shared_param = SHARED / "weights/yolov6lite/yolov6-lite-s.param"
+    image = SHARED / "coco/val/images/000000018575.jpg"
+    conf = 0.25
+    if shared_param.exists() and image.exists():
+        model_src = shared_param
+    else:
+        model_src, conf = random_lite_checkpoint, 0.05
+        image = tmp_path / "photo.jpg"
+        cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 256, (300, 427, 3), dtype=np.uint8))
+    onnx_path = export_onnx(model_src, tmp_path / "s.onnx", img_size=(320, 320))
+    raw = tmp_path / "photo.raw"
+    # The one documented command that writes the raw outputs (docs/CPP.md).
+    _run([sys.executable, ROOT / "examples/cpp/write_raw_outputs.py", onnx_path, image, "-o", raw])
+    out = _run([exe, image, "--raw", raw, "--conf", conf])
+    got = _dets(out)
+    want = Detector(onnx_path, conf=conf)(str(image))
+    h, w = want.image_shape
+    assert f"image {w} {h}" in out
+    assert len(got) == len(want) > 0
+    np.testing.assert_allclose(got[:, :4], want.boxes, atol=2e-3)
+    np.testing.assert_allclose(got[:, 4], want.scores, atol=1e-5)
+    np.testing.assert_array_equal(got[:, 5], want.class_ids)
+    # Clipped to the image as Python clips (never x = 640.2 on a 640-wide image).
+    assert (got[:, [0, 2]] >= 0).all() and (got[:, [0, 2]] <= w).all()
+    assert (got[:, [1, 3]] >= 0).all() and (got[:, [1, 3]] <= h).all()
 
-    bad = subprocess.run([tmp_path / "example/letterbox_nms_example", tmp_path / "cands.txt", "32", "32",
-                          tmp_path / "cands.txt"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "cands.txt: not a binary 8-bit PPM" in bad.stderr
+    for args, message in [([tmp_path / "missing.jpg", "--raw", raw], "missing.jpg: cannot open"),
+                          ([raw, "--raw", raw], "photo.raw: not an image this example reads"),
+                          ([image, "--raw", image], "not a yolov6_edge_raw 1 file"),
+                          ([image, tmp_path / "m.engine"], "built without TensorRT")]:
+        bad = subprocess.run([str(a) for a in [exe, *args]], capture_output=True, text=True)
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
 
 
 def test_cpp_tests_clean_under_address_and_undefined_sanitizers(tmp_path):

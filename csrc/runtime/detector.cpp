@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
@@ -95,11 +96,18 @@ struct Detector::Impl {
   }
 
   void load() {
-    check_cuda(cudaSetDevice(options.device), "cudaSetDevice");
+    // The file first: a missing or empty engine must say so, not report a CUDA driver error on a machine
+    // without a GPU.
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) fail("is a folder, not an engine file");
     std::ifstream f(path, std::ios::binary);
-    if (!f) fail("cannot open the engine file");
+    if (!f) fail("cannot open the engine file (no such file, or not readable)");
     std::vector<char> plan((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
     if (plan.empty()) fail("the engine file is empty");
+    const cudaError_t rc = cudaSetDevice(options.device);
+    if (rc != cudaSuccess)
+      fail("needs a usable NVIDIA GPU and driver (cudaSetDevice(" + std::to_string(options.device) +
+           "): " + cudaGetErrorString(rc) + ")");
 
     runtime.reset(nvinfer1::createInferRuntime(logger));
     if (!runtime) fail("TensorRT could not create a runtime");

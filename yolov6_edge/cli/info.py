@@ -1,20 +1,52 @@
-"""`yolov6-edge info FILE`: what a model file holds (model, classes, input size, layout, precision)."""
+"""`yolov6-edge info FILE`: what a model file holds (model, classes, input size, layout, precision).
+`yolov6-edge info --system`: what this install can run here (CUDA kernels built, GPU, TensorRT, ORT, OpenVINO)."""
 import json
 from pathlib import Path
 
-from ..errors import fail
+from ..errors import Yolov6EdgeError, fail
 
 
 def register(subparsers, name):
-    p = subparsers.add_parser(name, help="describe an .onnx / .pt / .param / .engine file",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("file", type=Path)
+    p = subparsers.add_parser(name, help="describe an .onnx / .pt / .param / .engine file, or this install (--system)",
+                              description=__doc__)
+    p.add_argument("file", type=Path, nargs="?")
+    p.add_argument("--system", action="store_true",
+                   help="report this install instead: CUDA kernels built, GPU and driver, TensorRT, ORT, OpenVINO")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     return p
 
 
+def _onnx_info_from_onnxruntime(path) -> dict:
+    # The runtime-only install has no `onnx` package; ONNX Runtime reads the same metadata and I/O (not the opset).
+    import onnxruntime as ort
+
+    try:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise fail(path, f"not a readable ONNX model ({type(e).__name__})") from None
+    meta = {}
+    for key, value in sess.get_modelmeta().custom_metadata_map.items():
+        try:
+            meta[key] = json.loads(value)
+        except json.JSONDecodeError:
+            meta[key] = value
+    names = meta.get("names", [])
+    return {
+        "file": str(path), "type": "onnx", "ours": "yolov6_edge.format_version" in meta,
+        "model_name": meta.get("model_name"), "num_classes": len(names), "names": names,
+        "input_size": meta.get("input_size"), "layout": meta.get("layout"), "precision": meta.get("precision"),
+        "opset": None,
+        "inputs": {i.name: list(i.shape) for i in sess.get_inputs()},
+        "outputs": {o.name: list(o.shape) for o in sess.get_outputs()},
+        "metadata": {k: v for k, v in meta.items() if k != "names"},
+    }
+
+
 def onnx_info(path) -> dict:
-    import onnx
+    try:
+        import onnx
+    except ImportError:
+        return _onnx_info_from_onnxruntime(path)
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
@@ -89,12 +121,19 @@ def describe(path) -> dict:
 
 
 def run(args) -> int:
-    info = describe(args.file)
+    if args.system == (args.file is not None):
+        raise Yolov6EdgeError("give a model FILE or --system (one of them)")
+    if args.system:
+        from ..system_info import system_report
+
+        info = system_report()
+    else:
+        info = describe(args.file)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
     for key, value in info.items():
-        if key == "names":
+        if key == "names" or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             value = ", ".join(value[:8]) + (f", ... ({len(value)})" if len(value) > 8 else "")
         print(f"{key:>18}: {value}")
     return 0

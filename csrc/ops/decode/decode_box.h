@@ -4,11 +4,7 @@
 
 #include <math.h>
 
-#ifdef __CUDACC__
-#define Y6_HOST_DEVICE __host__ __device__
-#else
-#define Y6_HOST_DEVICE
-#endif
+#include "../common/host_device.h"
 
 namespace yolov6_edge {
 namespace detail {

@@ -231,6 +231,14 @@ def _native_cuda():
         from ... import _C
     except ImportError:
         return None
+    if not _C.cuda_built():
+        # The usual cause: nvcc was not found when the package was installed. Say it once, it costs latency.
+        import warnings
+
+        warnings.warn("yolov6_edge: the native module was built without its CUDA kernels, so TensorRT engines get "
+                      "a CPU letterbox; build it again from source with nvcc reachable (CUDA_HOME=/usr/local/cuda, "
+                      "docs/INSTALL.md) and check `yolov6-edge info --system`", stacklevel=3)
+        return None
     if not (hasattr(_C, "letterbox_cuda") and _C.cuda_available()):
         return None
     return _C

@@ -9,30 +9,18 @@
 
 #include "../../common/half.h"
 #include "../../common/parallel.h"
+#include "../letterbox_pixel.h"
 #include "yolov6_edge/letterbox.h"
 
 namespace yolov6_edge {
 namespace {
 
-// Source taps for one output coordinate, following cv2.resize INTER_LINEAR: half-pixel centres, and a
-// coordinate that falls before the first or after the last source pixel takes that edge pixel.
-struct Tap {
-  int i0, i1;
-  float w1;
-};
+using detail::Tap;
 
 std::vector<Tap> make_taps(int src, int dst) {
   std::vector<Tap> taps(dst);
-  // The same float arithmetic (one fused multiply-add) as the CUDA kernel, so both give identical taps.
   const float inv = static_cast<float>(static_cast<double>(src) / dst);
-  for (int d = 0; d < dst; ++d) {
-    float s = std::fma(d + 0.5f, inv, -0.5f);
-    int i0 = static_cast<int>(std::floor(s));
-    float f = s - i0;
-    if (i0 < 0) i0 = 0, f = 0.f;
-    if (i0 >= src - 1) i0 = src - 1, f = 0.f;
-    taps[d] = {i0, std::min(i0 + 1, src - 1), f};
-  }
+  for (int d = 0; d < dst; ++d) taps[d] = detail::bilinear_tap(d, inv, src);
   return taps;
 }
 
@@ -55,7 +43,7 @@ inline std::uint16_t convert<std::uint16_t>(float v) { return detail::float_to_h
 // floats, owned by the calling thread). Same products as the CUDA kernel, in the same order.
 template <typename T>
 void fill_row(const Plan& p, int y, int dst_w, std::int64_t plane, T* out_image, float* rowbuf) {
-  const T pad = convert<T>(kLetterboxPad / 255.f);
+  const T pad = convert<T>(detail::pad_unit());
   T* r = out_image + static_cast<std::int64_t>(y) * dst_w;
   T* g = r + plane;
   T* b = g + plane;
@@ -73,18 +61,18 @@ void fill_row(const Plan& p, int y, int dst_w, std::int64_t plane, T* out_image,
   const std::uint8_t* s1 = p.image->data + ty.i1 * p.image->row_stride;
   const float wy1 = ty.w1, wy0 = 1.f - ty.w1;
   const int n = p.image->width * 3;
-  for (int j = 0; j < n; ++j) rowbuf[j] = s0[j] * wy0 + s1[j] * wy1;
+  // detail::blend and to_unit are the kernel's own arithmetic (letterbox_pixel.h); inlined, the loop vectorizes.
+  for (int j = 0; j < n; ++j) rowbuf[j] = detail::blend(s0[j], s1[j], wy0, wy1);
 
   const Tap* tx = p.xs.data();
-  constexpr float k = 1.f / 255.f;
   for (int x = 0; x < p.geo.new_width; ++x) {
     const float* a = rowbuf + tx[x].i0 * 3;
     const float* c = rowbuf + tx[x].i1 * 3;
     const float wx1 = tx[x].w1, wx0 = 1.f - wx1;
     // BGR in, RGB out.
-    b[x0 + x] = convert<T>((a[0] * wx0 + c[0] * wx1) * k);
-    g[x0 + x] = convert<T>((a[1] * wx0 + c[1] * wx1) * k);
-    r[x0 + x] = convert<T>((a[2] * wx0 + c[2] * wx1) * k);
+    b[x0 + x] = convert<T>(detail::to_unit(detail::blend(a[0], c[0], wx0, wx1)));
+    g[x0 + x] = convert<T>(detail::to_unit(detail::blend(a[1], c[1], wx0, wx1)));
+    r[x0 + x] = convert<T>(detail::to_unit(detail::blend(a[2], c[2], wx0, wx1)));
   }
 }
 

@@ -1,5 +1,6 @@
 // CUDA letterbox: one fused kernel for a whole batch of differently sized images. Each thread produces one
-// output pixel (three planes): padding, or a bilinear sample with the same taps as the CPU version.
+// output pixel (three planes): padding, or a bilinear sample computed by the functions the CPU version
+// calls (../letterbox_pixel.h).
 #include <cuda_fp16.h>
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "../../common/cuda_check.cuh"
+#include "../letterbox_pixel.h"
 #include "yolov6_edge/letterbox.h"
 
 namespace yolov6_edge {
@@ -21,16 +23,6 @@ struct ImageDesc {
   int pad_left, pad_top;
   float inv_x, inv_y;  // source pixels per resized pixel
 };
-
-// cv2 INTER_LINEAR convention: half-pixel centres, edge pixels clamped.
-__device__ __forceinline__ void tap(int d, float inv, int src, int& i0, int& i1, float& w1) {
-  float s = __fmaf_rn(d + 0.5f, inv, -0.5f);  // matches std::fma in the CPU version
-  i0 = static_cast<int>(floorf(s));
-  w1 = s - i0;
-  if (i0 < 0) i0 = 0, w1 = 0.f;
-  if (i0 >= src - 1) i0 = src - 1, w1 = 0.f;
-  i1 = min(i0 + 1, src - 1);
-}
 
 template <typename T>
 __device__ __forceinline__ T convert(float v);
@@ -47,26 +39,21 @@ __global__ void letterbox_kernel(const ImageDesc* __restrict__ descs, int dst_h,
   const ImageDesc d = descs[blockIdx.z];
   const std::int64_t plane = static_cast<std::int64_t>(dst_h) * dst_w;
   T* o = out + blockIdx.z * 3 * plane + static_cast<std::int64_t>(y) * dst_w + x;
-  const int rx = x - d.pad_left, ry = y - d.pad_top;
-  if (rx < 0 || ry < 0 || rx >= d.new_w || ry >= d.new_h) {
-    const T pad = convert<T>(kLetterboxPad / 255.f);
+  if (!detail::on_image(x, y, d.pad_left, d.pad_top, d.new_w, d.new_h)) {
+    const T pad = convert<T>(detail::pad_unit());
     o[0] = pad, o[plane] = pad, o[2 * plane] = pad;
     return;
   }
-  int x0, x1, y0, y1;
-  float wx, wy;
-  tap(rx, d.inv_x, d.src_w, x0, x1, wx);
-  tap(ry, d.inv_y, d.src_h, y0, y1, wy);
-  const std::uint8_t* r0 = d.src + y0 * d.row_stride;
-  const std::uint8_t* r1 = d.src + y1 * d.row_stride;
+  // The taps and the blend are the CPU version's own functions (letterbox_pixel.h).
+  const detail::Tap tx = detail::bilinear_tap(x - d.pad_left, d.inv_x, d.src_w);
+  const detail::Tap ty = detail::bilinear_tap(y - d.pad_top, d.inv_y, d.src_h);
+  const std::uint8_t* r0 = d.src + ty.i0 * d.row_stride;
+  const std::uint8_t* r1 = d.src + ty.i1 * d.row_stride;
   float v[3];
 #pragma unroll
-  for (int k = 0; k < 3; ++k) {
-    // Vertical then horizontal, as the CPU version does.
-    float left = r0[x0 * 3 + k] * (1.f - wy) + r1[x0 * 3 + k] * wy;
-    float right = r0[x1 * 3 + k] * (1.f - wy) + r1[x1 * 3 + k] * wy;
-    v[k] = (left * (1.f - wx) + right * wx) * (1.f / 255.f);
-  }
+  for (int k = 0; k < 3; ++k)
+    v[k] = detail::bilinear_sample(r0[tx.i0 * 3 + k], r0[tx.i1 * 3 + k], r1[tx.i0 * 3 + k], r1[tx.i1 * 3 + k],
+                                   tx.w1, ty.w1);
   o[0] = convert<T>(v[2]), o[plane] = convert<T>(v[1]), o[2 * plane] = convert<T>(v[0]);  // BGR -> RGB
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../../common/parallel.h"
+#include "../nms_math.h"
 #include "yolov6_edge/nms.h"
 
 namespace yolov6_edge {
@@ -26,19 +27,12 @@ inline bool before(const Candidate& a, const Candidate& b) {
   return a.score > b.score || (a.score == b.score && a.key < b.key);
 }
 
-inline bool finite_box(const float* b) {
-  return std::isfinite(b[0]) && std::isfinite(b[1]) && std::isfinite(b[2]) && std::isfinite(b[3]);
-}
+using detail::finite_box;
 
-// Double precision so the result does not depend on evaluation order (the numpy reference does the same).
+// The IoU the CUDA kernel computes (../nms_math.h), in double so the result does not depend on evaluation
+// order (the numpy reference does the same).
 inline double iou(const float* a, const float* b) {
-  double iw = std::max(0.0, std::min<double>(a[2], b[2]) - std::max<double>(a[0], b[0]));
-  double ih = std::max(0.0, std::min<double>(a[3], b[3]) - std::max<double>(a[1], b[1]));
-  double inter = iw * ih;
-  double area_a = std::max(0.0, double(a[2]) - a[0]) * std::max(0.0, double(a[3]) - a[1]);
-  double area_b = std::max(0.0, double(b[2]) - b[0]) * std::max(0.0, double(b[3]) - b[1]);
-  double uni = area_a + area_b - inter;
-  return uni > 0.0 ? inter / uni : 0.0;
+  return detail::box_iou<double>(a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]);
 }
 
 std::vector<Candidate> collect(const float* boxes, const float* scores, int n, int c, const NmsOptions& o) {
@@ -48,17 +42,16 @@ std::vector<Candidate> collect(const float* boxes, const float* scores, int n, i
     if (o.multi_label) {
       bool box_ok = true, checked = false;
       for (int k = 0; k < c; ++k) {
-        if (!(s[k] > o.conf_thres)) continue;  // NaN fails here
+        if (!detail::above(s[k], o.conf_thres)) continue;  // NaN fails here
         if (!checked) box_ok = finite_box(boxes + 4LL * i), checked = true;
         if (!box_ok) break;
         cand.push_back({s[k], i * c + k});
       }
     } else {
-      int best = -1;
       float best_s = 0.f;
-      for (int k = 0; k < c; ++k)
-        if (s[k] == s[k] && (best < 0 || s[k] > best_s)) best = k, best_s = s[k];
-      if (best >= 0 && best_s > o.conf_thres && finite_box(boxes + 4LL * i)) cand.push_back({best_s, i * c + best});
+      const int best = detail::best_class(s, c, &best_s);
+      if (best >= 0 && detail::above(best_s, o.conf_thres) && finite_box(boxes + 4LL * i))
+        cand.push_back({best_s, i * c + best});
     }
   }
   return cand;
@@ -115,7 +108,7 @@ struct Group {
 
 bool overlaps_any(const float* b, const float* boxes, const std::vector<int>& list, float iou_thres) {
   for (int j : list)
-    if (iou(b, boxes + 4LL * j) > iou_thres) return true;
+    if (detail::suppresses(iou(b, boxes + 4LL * j), iou_thres)) return true;
   return false;
 }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../../common/cuda_check.cuh"
+#include "../nms_math.h"
 #include "yolov6_edge/nms.h"
 
 namespace yolov6_edge {
@@ -33,9 +34,6 @@ __device__ __forceinline__ std::uint32_t descending_bits(float s) {
   return ~ordered;
 }
 
-__device__ __forceinline__ bool finite_box(const float* b) {
-  return isfinite(b[0]) && isfinite(b[1]) && isfinite(b[2]) && isfinite(b[3]);
-}
 
 __global__ void make_keys(const float* __restrict__ boxes, const float* __restrict__ scores, int batch, int n, int c,
                           float conf, bool multi_label, Key* __restrict__ keys, int* __restrict__ counts) {
@@ -51,12 +49,10 @@ __global__ void make_keys(const float* __restrict__ boxes, const float* __restri
     box = static_cast<int>(i / c), cls = static_cast<int>(i % c), s = sc[i];
   } else {
     box = static_cast<int>(i);
-    const float* row = sc + static_cast<std::int64_t>(box) * c;
-    for (int k = 0; k < c; ++k)
-      if (row[k] == row[k] && (cls < 0 || row[k] > s)) cls = k, s = row[k];
+    cls = detail::best_class(sc + static_cast<std::int64_t>(box) * c, c, &s);
   }
   Key key = kInvalid;
-  if (cls >= 0 && s > conf && finite_box(boxes + (static_cast<std::int64_t>(b) * n + box) * 4)) {
+  if (cls >= 0 && detail::above(s, conf) && detail::finite_box(boxes + (static_cast<std::int64_t>(b) * n + box) * 4)) {
     key = (static_cast<Key>(descending_bits(s)) << 32) | static_cast<std::uint32_t>(box * c + cls);
     atomicAdd(counts + b, 1);
   }
@@ -67,12 +63,9 @@ struct IsValid {
   __host__ __device__ bool operator()(const Key& k) const { return k != kInvalid; }
 };
 
+// The CPU op's IoU (../nms_math.h), in float.
 __device__ __forceinline__ float iou(float4 a, float4 b) {
-  float iw = fmaxf(0.f, fminf(a.z, b.z) - fmaxf(a.x, b.x));
-  float ih = fmaxf(0.f, fminf(a.w, b.w) - fmaxf(a.y, b.y));
-  float inter = iw * ih;
-  float uni = fmaxf(0.f, a.z - a.x) * fmaxf(0.f, a.w - a.y) + fmaxf(0.f, b.z - b.x) * fmaxf(0.f, b.w - b.y) - inter;
-  return uni > 0.f ? inter / uni : 0.f;
+  return detail::box_iou<float>(a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w);
 }
 
 // Bit j of mask[i * words + j / 64] is set when candidate j > i overlaps candidate i above the threshold.
@@ -97,7 +90,7 @@ __global__ void iou_mask(const float* __restrict__ boxes, const Key* __restrict_
   const int cols = min(64, k - col_block * 64);
   Key bits = 0;
   for (int t = (col_block == row_block ? threadIdx.x + 1 : 0); t < cols; ++t)
-    if ((agnostic || col_cls[t] == cls) && iou(box, col_box[t]) > iou_thres) bits |= 1ull << t;
+    if ((agnostic || col_cls[t] == cls) && detail::suppresses(iou(box, col_box[t]), iou_thres)) bits |= 1ull << t;
   mask[static_cast<std::int64_t>(i) * words + col_block] = bits;
 }
 
