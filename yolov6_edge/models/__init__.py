@@ -17,6 +17,23 @@ def build_model(name: str, num_classes: int = 80):
     return build_yolov6(name, num_classes)
 
 
+def build_from_arch(name: str, arch: dict, num_classes: int = 80, names=None):
+    """An unfused model from a plain arch dict (`model.arch`: what our checkpoints carry for models read from
+    an official checkpoint's layout rather than built by name)."""
+    if not isinstance(arch, dict) or arch.get("family") not in ("yolov6", "lite"):
+        raise ValueError(f"arch {str(arch)[:80]!r} is not a yolov6 / lite description")
+    try:
+        if arch["family"] == "lite":
+            from .lite import YOLOv6Lite
+
+            return YOLOv6Lite(arch, num_classes, name, names)
+        from .yolov6 import build_yolov6_arch
+
+        return build_yolov6_arch(name, arch, num_classes, names)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"arch description is incomplete or mistyped ({type(e).__name__}: {e})") from None
+
+
 def default_input_size(model_name) -> tuple:
     """(H, W) a model runs at unless told otherwise: YOLOv6Lite is published and evaluated at 320, the rest
     at 640."""

@@ -62,6 +62,12 @@ def conv_silu_block(c_in, c_out, k=3, s=1):
     return ConvBNAct(c_in, c_out, k, s, act="silu")
 
 
+def conv_relu_block(c_in, c_out, k=3, s=1):
+    """The basic block of the base models (ConvBNReLU) and of RepOpt-trained ones (RealVGGBlock): both are a
+    plain conv + BN + ReLU."""
+    return ConvBNAct(c_in, c_out, k, s, act="relu")
+
+
 class RepVGGBlock(nn.Module):
     """3x3 conv-BN + 1x1 conv-BN (+ identity BN) summed, then ReLU; fuse() makes one 3x3 conv with bias."""
 

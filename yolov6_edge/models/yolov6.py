@@ -4,7 +4,7 @@ import functools
 from torch import nn
 
 from ..datasets.coco_names import COCO_NAMES
-from .blocks import RepVGGBlock, conv_silu_block
+from .blocks import RepVGGBlock, conv_relu_block, conv_silu_block
 from .configs import YOLOV6_CONFIGS, YOLOv6Config
 from .efficientrep import CSPBepBackbone, EfficientRep
 from .head import EfficientDecoupledHead
@@ -16,6 +16,8 @@ def _basic_block(kind):
         return RepVGGBlock
     if kind == "conv_silu":
         return conv_silu_block
+    if kind == "conv_relu":
+        return conv_relu_block
     raise ValueError(f"unknown basic block '{kind}'")
 
 
@@ -48,6 +50,10 @@ class YOLOv6(nn.Module):
         self.names = list(names) if names is not None else [f"class{i}" for i in range(num_classes)]
         self.is_fused = False
 
+    @property
+    def arch(self) -> dict:
+        return self.cfg.to_arch()
+
     def forward_features(self, x):
         return self.neck(self.backbone(x))
 
@@ -71,3 +77,10 @@ def build_yolov6(name: str, num_classes: int = 80, names=None) -> YOLOv6:
     if names is None and num_classes == len(COCO_NAMES):
         names = COCO_NAMES
     return YOLOv6(YOLOV6_CONFIGS[key], num_classes, names)
+
+
+def build_yolov6_arch(name: str, arch: dict, num_classes: int = 80, names=None) -> YOLOv6:
+    """An unfused YOLOv6 from a plain arch dict (YOLOv6Config.to_arch), named `name`."""
+    if names is None and num_classes == len(COCO_NAMES):
+        names = COCO_NAMES
+    return YOLOv6(YOLOv6Config.from_arch(name, arch), num_classes, names)

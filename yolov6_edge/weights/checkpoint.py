@@ -14,6 +14,7 @@ from ..errors import fail
 
 FORMAT = "yolov6-edge"
 FORMAT_VERSION = 1
+# Optional: "arch" (models.build_from_arch) for models that have no name in models.model_names().
 _HEADER = ("format", "format_version", "model_name", "num_classes", "names", "fused", "state_dict")
 
 
@@ -32,6 +33,11 @@ def save_checkpoint(model, path, **extra) -> Path:
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         **extra,
     }
+    from ..models import model_names
+
+    if model.model_name not in model_names() and getattr(model, "arch", None) is not None:
+        # A model read from an official checkpoint's layout has no name to rebuild it by: carry its shape.
+        ckpt["arch"] = model.arch
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
@@ -114,11 +120,17 @@ def load_checkpoint(path, model_name=None):
     if missing:
         raise fail(path, f"checkpoint header lacks {', '.join(missing)}")
     check_header(ckpt, path)
-    from ..models import build_model, model_names
+    from ..models import build_from_arch, build_model, model_names
 
-    if ckpt["model_name"] not in model_names():
-        raise fail(path, f"unknown model_name '{ckpt['model_name']}'")
-    model = build_model(ckpt["model_name"], ckpt["num_classes"])
+    if ckpt["model_name"] in model_names():
+        model = build_model(ckpt["model_name"], ckpt["num_classes"])
+    elif "arch" in ckpt:
+        try:
+            model = build_from_arch(ckpt["model_name"], ckpt["arch"], ckpt["num_classes"])
+        except ValueError as e:
+            raise fail(path, f"model '{ckpt['model_name']}': {e}") from None
+    else:
+        raise fail(path, f"unknown model_name '{ckpt['model_name']}' (and no 'arch' to build it from)")
     model.names = list(ckpt["names"])
     if ckpt["fused"]:
         # Fused weights only fit the fused layout: rebuild, fold, then load.
