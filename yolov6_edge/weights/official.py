@@ -24,6 +24,7 @@ _DROPPED = (
     re.compile(r"^detect\.proj$"),                         # fixed DFL bin values (ours is a non-saved buffer)
     re.compile(r"^detect\.proj_conv\.weight$"),
     re.compile(r"^detect\.(cls|reg)_preds_ab\."),          # 3.0 anchor-aided training branch (unused at inference)
+    re.compile(r"^detect\.reg_preds_dist\."),              # self-distillation DFL branch (training only)
 )
 # Official wrappers that add one name level ours does not have.
 _RENAMES = (
@@ -182,39 +183,96 @@ def infer_model_name(state_dict, num_classes, fused):
     return min(likely or YOLOV6_CONFIGS, key=lambda n: _mismatch(_shapes(n, num_classes, fused), got))
 
 
-def load_official(path, model_name=None):
-    """(model, info) from an official YOLOv6 .pt: EMA weights when present, else 'model'."""
-    from ..datasets.coco_names import COCO_NAMES
+def _named(path, official, model_name):
+    """The named-architecture path: `model_name` given, or no module tree to read (a plain state dict)."""
     from ..models.yolov6 import build_yolov6
 
-    path = Path(path)
-    top = read_official(path)
-    if not isinstance(top, dict) or not isinstance(top.get("ema") or top.get("model"), _Placeholder):
-        raise fail(path, "not an official YOLOv6 checkpoint (expected a dict with a pickled 'model' or 'ema')")
-    source = "ema" if isinstance(top.get("ema"), _Placeholder) else "model"
-    try:
-        official = flat_state_dict(top[source])
-    except RecursionError:
-        raise fail(path, f"the pickled '{source}' module tree is cyclic or too deep to be a YOLOv6 model") from None
-    if not official:
-        raise fail(path, f"the pickled '{source}' holds no tensors")
     state_dict, dropped = map_official_keys(official)
     cls_w = state_dict.get("detect.cls_preds.0.weight")
     if cls_w is None:
         raise fail(path, "no detect.cls_preds.0.weight: not a YOLOv6 (EfficientRep / Rep-PAN) checkpoint")
     num_classes = int(cls_w.shape[0])
-    fused = any(".rbr_reparam." in k for k in state_dict) or not any(k.endswith(".running_var") for k in state_dict)
+    fused = _is_fused(state_dict)
     name = model_name.lower() if model_name else infer_model_name(state_dict, num_classes, fused)
-    names = COCO_NAMES if num_classes == len(COCO_NAMES) else [f"class{i}" for i in range(num_classes)]
     try:
-        model = build_yolov6(name, num_classes, names=names)
+        model = build_yolov6(name, num_classes)
     except ValueError as e:
         raise fail(path, str(e)) from None
     if fused:
         model.fuse()
     what = "official checkpoint" if model_name else "official checkpoint (closest known config)"
     load_state_dict_checked(model, state_dict, path, what=what)
-    info = {"model_name": name, "num_classes": num_classes, "names": list(names), "fused": fused,
+    return model, name, dropped, {"dropped": ["DFL projection / training-only head keys"] if dropped else []}
+
+
+def _is_fused(state_dict):
+    return any(".rbr_reparam." in k for k in state_dict) or not any(k.endswith(".running_var") for k in state_dict)
+
+
+def _from_tree(path, root):
+    """Read the architecture from the module tree and load the weights into the model it describes."""
+    from ..models import build_from_arch
+    from .official_arch import read_lite, read_yolov6
+    from .official_tree import apply_batchnorm_settings, child, class_name, mapped_state_dict
+
+    lite = child(root, "backbone") is not None and class_name(child(root, "backbone")) == "Lite_EffiBackbone"
+    state_dict, bn, dropped = mapped_state_dict(root, {"detect": "head"} if lite else None)
+    if not state_dict:
+        raise fail(path, "the pickled model holds no tensors")
+    arch, num_classes, name, desc = (read_lite if lite else read_yolov6)(root, state_dict, path)
+    fused = _is_fused(state_dict)
+    try:
+        model = build_from_arch(name, arch, num_classes)
+    except ValueError as e:
+        raise fail(path, f"the layout read from the file ({desc}) cannot be built: {e}") from None
+    if fused:
+        model.fuse()
+    apply_batchnorm_settings(model, bn)
+    load_state_dict_checked(model, state_dict, path, what=f"official checkpoint (layout read as {name}: {desc})")
+    keys = [k for ks in dropped.values() for k in ks]
+    return model, name, keys, {"variant": f"{name}: {desc}", "dropped": list(dropped), "arch": arch}
+
+
+def load_official(path, model_name=None):
+    """(model, info) from an official YOLOv6 .pt: EMA weights when present, else 'model'.
+
+    The architecture is read from the pickled module tree (classes, attributes, shapes); `model_name` instead
+    builds that named config and loads the weights into it.
+    """
+    from ..datasets.coco_names import COCO_NAMES
+    from .official_tree import check_allowed
+
+    path = Path(path)
+    top = read_official(path)
+    if not isinstance(top, dict) or not isinstance(top.get("ema") or top.get("model"), _Placeholder):
+        raise fail(path, "not an official YOLOv6 checkpoint (expected a dict with a pickled 'model' or 'ema')")
+    source = "ema" if isinstance(top.get("ema"), _Placeholder) else "model"
+    root = top[source]
+    try:
+        check_allowed(root, path, _Placeholder)
+        if model_name:
+            model, name, dropped, extra = _named(path, flat_state_dict(root), model_name)
+        else:
+            model, name, dropped, extra = _from_tree(path, root)
+    except RecursionError:
+        raise fail(path, f"the pickled '{source}' module tree is cyclic or too deep to be a YOLOv6 model") from None
+    num_classes = model.num_classes
+    names = COCO_NAMES if num_classes == len(COCO_NAMES) else [f"class{i}" for i in range(num_classes)]
+    model.names = list(names)
+    info = {"model_name": name, "num_classes": num_classes, "names": list(names), "fused": bool(model.is_fused),
             "format": "yolov6-official", "source": source, "epoch": top.get("epoch"),
-            "dropped_keys": dropped}
+            "dropped_keys": dropped, **extra}
+    return model, info
+
+
+def load_official_state_dict(path, state_dict, model_name=None):
+    """(model, info) from a plain state dict with official key names (no module tree: the named configs)."""
+    from ..datasets.coco_names import COCO_NAMES
+
+    model, name, dropped, extra = _named(Path(path), state_dict, model_name)
+    names = COCO_NAMES if model.num_classes == len(COCO_NAMES) else [f"class{i}" for i in range(model.num_classes)]
+    model.names = list(names)
+    info = {"model_name": name, "num_classes": model.num_classes, "names": list(names),
+            "fused": bool(model.is_fused), "format": "yolov6-official-state-dict", "source": "state_dict",
+            "dropped_keys": dropped, **extra}
     return model, info

@@ -1,0 +1,183 @@
+"""Which model an official YOLOv6 checkpoint holds, read from the checkpoint itself: the block type from the
+classes in its tree, widths and repeats from its tensor shapes, the head from the Detect attributes and shapes.
+
+Returns a plain arch dict (models.build_from_arch builds it), a model name (a known one when the layout is
+exactly one of ours, else one that says what it is: yolov6n-base, yolov6n-opt, ...) and a one-line description.
+Anything the layout cannot be read as is refused with one line naming the official module at fault.
+"""
+import re
+
+import torch
+
+from ..errors import fail
+from .official_tree import child, class_name
+
+BACKBONES = {"EfficientRep": "efficientrep", "CSPBepBackbone": "cspbep"}
+NECKS = {"RepPANNeck": "reppan", "CSPRepPANNeck": "csprep_pan", "RepBiFPANNeck": "repbifpan",
+         "CSPRepBiFPANNeck": "csprep_bifpan"}
+# Official basic block class (training_mode) -> ours. RealVGGBlock (RepOptimizer-trained) and ConvBNReLU (base
+# models) are both conv + BN + ReLU.
+BLOCKS = {"RepVGGBlock": "repvgg", "ConvBNSiLU": "conv_silu", "ConvBNReLU": "conv_relu", "RealVGGBlock": "conv_relu"}
+# Name suffix for a layout that is one of our sizes but with another block.
+BLOCK_SUFFIX = {"ConvBNReLU": "base", "RealVGGBlock": "opt", "ConvBNSiLU": "silu", "RepVGGBlock": "rep"}
+
+
+def _weight_shape(sd, prefix, path, what):
+    """Shape of the first 4-D weight under `prefix` (our names): the first conv of that module."""
+    for k, v in sd.items():
+        if k.startswith(prefix + ".") and k.endswith("weight") and v.dim() == 4:
+            return tuple(v.shape)
+    raise fail(path, f"module '{prefix}' has no convolution weight: the layout does not fit {what}")
+
+
+def _indices(sd, prefix):
+    pat = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    return {int(m.group(1)) for k in sd for m in [pat.match(k)] if m}
+
+
+def _need(node, dotted, classes, path):
+    """The official child at `dotted`, refused unless its class is one of `classes`."""
+    sub = child(node, dotted)
+    got = class_name(sub) if sub is not None else "nothing"
+    if got not in classes:
+        raise fail(path, f"module '{dotted}' is {got}, expected {' or '.join(sorted(classes))}: not a layout this "
+                         f"importer can build")
+    return sub
+
+
+def _stage_repeats(root, sd, dotted, kind, path):
+    """Blocks in one stage, in the official count (a BepC3 of n holds n // 2 BottleReps: count them twice)."""
+    if kind == "RepBlock":
+        _need(root, dotted, {"RepBlock"}, path)
+        return 1 + len(_indices(sd, dotted + ".block"))
+    _need(root, dotted, {"BepC3"}, path)
+    return 2 * (1 + len(_indices(sd, dotted + ".m.block")))
+
+
+def _head(root, sd, path, levels):
+    det = _need(root, "detect", {"Detect"}, path)
+    attrs = det.__dict__
+    n_cls = _weight_shape(sd, "detect.cls_preds.0", path, "a YOLOv6 head")[0]
+    nc = attrs.get("nc")
+    if isinstance(nc, int) and nc != n_cls:
+        raise fail(path, f"module 'detect' says nc={nc} but detect.cls_preds.0 predicts {n_cls} classes")
+    n_reg = _weight_shape(sd, "detect.reg_preds.0", path, "a YOLOv6 head")[0]
+    if n_reg == 4:
+        reg_max = 0
+    elif n_reg % 4 == 0 and n_reg > 4:
+        reg_max = n_reg // 4 - 1
+    else:
+        raise fail(path, f"module 'detect.reg_preds.0' predicts {n_reg} values per cell: neither 4 distances nor "
+                         f"4 DFL distributions")
+    if attrs.get("use_dfl") is True and reg_max and attrs.get("reg_max") not in (None, reg_max):
+        raise fail(path, f"module 'detect' says reg_max={attrs.get('reg_max')} but detect.reg_preds.0 holds "
+                         f"{reg_max + 1} bins")
+    stride = attrs.get("stride")
+    strides = [int(s) for s in stride.tolist()] if isinstance(stride, torch.Tensor) else [8, 16, 32, 64][:levels]
+    nl = len(_indices(sd, "detect.cls_preds"))
+    if nl != levels or len(strides) != levels:
+        raise fail(path, f"module 'detect' has {nl} levels and strides {strides}; this layout builds {levels}-level "
+                         f"heads only (P6 models are not supported yet)")
+    return n_cls, reg_max, strides
+
+
+def read_yolov6(root, sd, path):
+    """(arch, num_classes, model_name, description) of an EfficientRep / CSPBep + Rep-PAN model."""
+    from ..models.configs import YOLOV6_CONFIGS
+
+    bb_cls = class_name(_need(root, "backbone", set(BACKBONES), path))
+    neck_cls = class_name(_need(root, "neck", set(NECKS), path))
+    stem_cls = class_name(_need(root, "backbone.stem", set(BLOCKS), path))
+    block = BLOCKS[stem_cls]
+    for i in range(2, 6):  # every stride-2 block is the same basic block as the stem
+        _need(root, f"backbone.ERBlock_{i}.0", {stem_cls}, path)
+    pool = class_name(_need(root, "backbone.ERBlock_5.2", {"SimSPPF", "SPPF", "SimCSPSPPF", "CSPSPPF"}, path))
+    if pool.startswith("Sim") == (block == "conv_silu"):
+        raise fail(path, f"module 'backbone.ERBlock_5.2' is {pool}, whose activation does not match the {stem_cls} "
+                         f"blocks around it")
+    stage = "RepBlock" if bb_cls == "EfficientRep" else "BepC3"
+    neck_stage = "BepC3" if neck_cls.startswith("CSP") else "RepBlock"
+    if neck_stage != stage:
+        raise fail(path, f"module 'neck' is {neck_cls}, which does not pair with a {bb_cls} backbone here")
+
+    what = "an EfficientRep / Rep-PAN model"
+    ch = [_weight_shape(sd, "backbone.stem", path, what)[0]]
+    ch += [_weight_shape(sd, f"backbone.ERBlock_{i}.0", path, what)[0] for i in range(2, 6)]
+    ch += [_weight_shape(sd, "neck.reduce_layer0", path, what)[0], _weight_shape(sd, "neck.reduce_layer1", path, what)[0],
+           _weight_shape(sd, "neck.downsample2", path, what)[0], _weight_shape(sd, "detect.stems.1", path, what)[1],
+           _weight_shape(sd, "neck.downsample1", path, what)[0], _weight_shape(sd, "detect.stems.2", path, what)[1]]
+    reps = [1] + [_stage_repeats(root, sd, f"backbone.ERBlock_{i}.1", stage, path) for i in range(2, 6)]
+    reps += [_stage_repeats(root, sd, f"neck.{n}", neck_stage, path) for n in ("Rep_p4", "Rep_p3", "Rep_n3", "Rep_n4")]
+    csp_e = 0.5
+    if stage == "BepC3":
+        hidden = _weight_shape(sd, "backbone.ERBlock_2.1.cv1", path, what)[0]
+        # Our BepC3 takes int(c_out * e) hidden channels; a quarter channel above the ratio survives float error.
+        csp_e = (hidden + 0.25) / ch[1]
+    n_cls, reg_max, strides = _head(root, sd, path, 3)
+    arch = {"family": "yolov6", "backbone": BACKBONES[bb_cls], "neck": NECKS[neck_cls], "block": block,
+            "csp_e": csp_e, "fuse_p2": "BiFPAN" in neck_cls, "cspsppf": "CSP" in pool, "reg_max": reg_max,
+            "strides": strides, "channels": ch, "repeats": reps}
+    name = _known_name(arch, YOLOV6_CONFIGS)
+    if name is None:
+        size = next((n for n, c in YOLOV6_CONFIGS.items() if c.channels == ch), None)
+        name = f"{size}-{BLOCK_SUFFIX[stem_cls]}" if size else "yolov6-custom"
+    head = "DFL reg_max %d" % reg_max if reg_max else "ltrb"
+    desc = (f"{bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), {stem_cls} blocks, "
+            f"widths {ch}, repeats {reps}")
+    return arch, n_cls, name, desc
+
+
+def _canonical(arch):
+    """An arch with BepC3 repeats rounded as the official builder rounds them (n and n+1 build alike)."""
+    a = dict(arch)
+    if a["backbone"] == "cspbep":
+        a["repeats"] = [a["repeats"][0]] + [2 * max(n // 2, 1) for n in a["repeats"][1:]]
+    a["csp_e"] = None
+    return a
+
+
+def _known_name(arch, configs):
+    for name, cfg in configs.items():
+        known = cfg.to_arch()
+        hidden = int(known["channels"][1] * known["csp_e"]) == int(arch["channels"][1] * arch["csp_e"])
+        if hidden and _canonical(known) == _canonical(arch):
+            return name
+    return None
+
+
+def read_lite(root, sd, path):
+    """(arch, num_classes, model_name, description) of a YOLOv6Lite (Lite_EffiBackbone + Lite_EffiNeck)."""
+    from ..models.lite import LITE_CONFIGS, YOLOv6Lite
+
+    _need(root, "neck", {"Lite_EffiNeck"}, path)
+    what = "a YOLOv6Lite model"
+    stem = _weight_shape(sd, "backbone.stem", path, what)[0]
+    outs, mids, depths = [], [], []
+    for i in range(4):
+        blocks = sorted(_indices(sd, f"backbone.stages.{i}"))
+        if blocks != list(range(len(blocks))) or not blocks:
+            raise fail(path, f"module 'backbone.lite_effiblock_{i + 1}' holds no blocks in order")
+        _need(root, f"backbone.lite_effiblock_{i + 1}.0", {"Lite_EffiBlockS2"}, path)
+        for j in blocks[1:]:
+            _need(root, f"backbone.lite_effiblock_{i + 1}.{j}", {"Lite_EffiBlockS1"}, path)
+        outs.append(_weight_shape(sd, f"backbone.stages.{i}.0.mix_pw", path, what)[0])
+        if len(blocks) > 1:
+            mids.append(_weight_shape(sd, f"backbone.stages.{i}.1.pw_in", path, what)[0])
+        else:  # the stride-2 block runs its main branch at half the stage's middle width
+            mids.append(2 * _weight_shape(sd, f"backbone.stages.{i}.0.main_pw_in", path, what)[0])
+        depths.append(len(blocks))
+    neck = _weight_shape(sd, "neck.reduce5", path, what)[0]
+    arch = {"family": "lite", "stem_channels": stem, "stage_out": outs, "stage_mid": mids, "depths": depths,
+            "neck_channels": neck}
+    n_cls = _weight_shape(sd, "head.cls_preds.0", path, what)[0]
+    nl = len(_indices(sd, "head.cls_preds"))
+    if nl != 4:
+        raise fail(path, f"module 'detect' has {nl} levels; YOLOv6Lite has 4 (strides 8/16/32/64)")
+    name = "yolov6lite-custom"
+    with torch.device("meta"):
+        for key, cfg in LITE_CONFIGS.items():
+            if YOLOv6Lite(cfg, n_cls).arch == arch:
+                name = key
+    desc = (f"Lite_EffiBackbone + Lite_EffiNeck + Lite Detect (ltrb, strides 8/16/32/64), stem {stem}, "
+            f"stage widths {outs}, depths {depths}, neck {neck}")
+    return arch, n_cls, name, desc
