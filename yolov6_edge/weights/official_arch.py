@@ -72,6 +72,14 @@ def _head(root, sd, path, levels):
     if attrs.get("use_dfl") is True and reg_max and attrs.get("reg_max") not in (None, reg_max):
         raise fail(path, f"module 'detect' says reg_max={attrs.get('reg_max')} but detect.reg_preds.0 holds "
                          f"{reg_max + 1} bins")
+    proj = det.__dict__.get("_modules", {}).get("proj_conv")
+    if reg_max and proj is not None:
+        w = (proj.__dict__.get("_parameters") or {}).get("weight")
+        # The official head decodes DFL with these fixed bin values; ours always uses 0..reg_max.
+        if w is not None and (w.numel() != reg_max + 1 or
+                              (w.float().flatten() - torch.arange(reg_max + 1.0)).abs().max() > 1e-3):
+            raise fail(path, "module 'detect.proj_conv' holds DFL bin values other than 0..reg_max: not a head the "
+                             "official code trains; not loaded")
     stride = attrs.get("stride")
     strides = [int(s) for s in stride.tolist()] if isinstance(stride, torch.Tensor) else [8, 16, 32, 64][:levels]
     nl = len(_indices(sd, "detect.cls_preds"))
@@ -108,11 +116,7 @@ def read_yolov6(root, sd, path):
            _weight_shape(sd, "neck.downsample1", path, what)[0], _weight_shape(sd, "detect.stems.2", path, what)[1]]
     reps = [1] + [_stage_repeats(root, sd, f"backbone.ERBlock_{i}.1", stage, path) for i in range(2, 6)]
     reps += [_stage_repeats(root, sd, f"neck.{n}", neck_stage, path) for n in ("Rep_p4", "Rep_p3", "Rep_n3", "Rep_n4")]
-    csp_e = 0.5
-    if stage == "BepC3":
-        hidden = _weight_shape(sd, "backbone.ERBlock_2.1.cv1", path, what)[0]
-        # Our BepC3 takes int(c_out * e) hidden channels; a quarter channel above the ratio survives float error.
-        csp_e = (hidden + 0.25) / ch[1]
+    csp_e = _csp_ratio(sd, path) if stage == "BepC3" else 0.5
     n_cls, reg_max, strides = _head(root, sd, path, 3)
     arch = {"family": "yolov6", "backbone": BACKBONES[bb_cls], "neck": NECKS[neck_cls], "block": block,
             "csp_e": csp_e, "fuse_p2": "BiFPAN" in neck_cls, "cspsppf": "CSP" in pool, "reg_max": reg_max,
@@ -125,6 +129,24 @@ def read_yolov6(root, sd, path):
     desc = (f"{bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), {stem_cls} blocks, "
             f"widths {ch}, repeats {reps}")
     return arch, n_cls, name, desc
+
+
+# Split ratios of the official CSP configs (0.5, float(2)/3), then others a custom config might use.
+CSP_RATIOS = (0.5, 2 / 3, 0.75, 1 / 3, 0.25, 1.0)
+
+
+def _csp_ratio(sd, path):
+    """The ratio e whose int(c_out * e) gives every BepC3's hidden width, as the official builder computes it."""
+    stages = [f"backbone.ERBlock_{i}.1" for i in range(2, 6)] + [f"neck.{n}" for n in ("Rep_p4", "Rep_p3", "Rep_n3",
+                                                                                        "Rep_n4")]
+    pairs = [(s, _weight_shape(sd, f"{s}.cv1", path, "a BepC3")[0], _weight_shape(sd, f"{s}.cv3", path, "a BepC3")[0])
+             for s in stages]
+    for e in CSP_RATIOS:
+        if all(int(out * e) == hidden for _, hidden, out in pairs):
+            return e
+    s, hidden, out = pairs[0]
+    raise fail(path, f"module '{s}' splits {out} channels into {hidden}: no CSP ratio this importer knows "
+                     f"({', '.join('%.3g' % e for e in CSP_RATIOS)}) gives every stage's width")
 
 
 def _canonical(arch):
