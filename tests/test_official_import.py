@@ -1,0 +1,140 @@
+"""Official YOLOv6 checkpoints (../shared/weights/official-format/): every one imports without being named,
+matches the official fused model's output through PyTorch and through the exported ONNX on ONNX Runtime, and
+says which variant it is and what it dropped. Plus fused == unfused parity for the block types these files bring
+(ConvBNReLU / RealVGG basic blocks) and the refusals (a class off the allow-list, shapes that fit nothing).
+
+The shared files were saved with the official head's initial prediction convs (weights zero: only their biases
+reach the output), so their `output` checks the head, the decode and the anchor grid but not the layers below.
+The tests here therefore also give the imported model random prediction weights and check it, fused and as
+ONNX, against its own unfused form: that part runs every layer. The check against the official code itself
+with random prediction weights was made outside the repo (docs/OFFICIAL_CHECKPOINTS.md).
+"""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import shared_path
+from test_reparam import randomize_
+from yolov6_edge.errors import Yolov6EdgeError
+from yolov6_edge.models import build_from_arch
+from yolov6_edge.weights import load_model
+from yolov6_edge.weights.checkpoint import load_checkpoint, save_checkpoint
+
+# file -> (model name it is recognised as, what it must report as dropped)
+FIXTURES = {
+    "yolov6n": ("yolov6n", "anchor-aided training branch"),
+    "yolov6n_base": ("yolov6n-base", None),
+    "yolov6n_opt": ("yolov6n-opt", None),
+    "yolov6lite_s": ("yolov6lite-s", None),
+}
+BOX_TOL, SCORE_TOL = 1e-2, 1e-3
+# Exports with random prediction weights (a few seconds each): one per family of ops (plain-ReLU + DFL, Lite).
+ONNX_BODY_CHECK = ("yolov6n_base", "yolov6lite_s")
+
+
+def _fixture(name):
+    path = shared_path("weights", "official-format", f"{name}.pt")
+    ref = np.load(path.with_suffix(".ref.npz"))
+    x = torch.from_numpy(ref["image"]).permute(2, 0, 1)[None].float() / 255
+    return path, x, ref["output"]
+
+
+def _as_official(boxes, scores):
+    """Our (xyxy, scores) -> the official eval layout cx, cy, w, h, 1, scores."""
+    b = np.asarray(boxes, dtype=np.float64)
+    cxcywh = np.concatenate([(b[..., :2] + b[..., 2:]) / 2, b[..., 2:] - b[..., :2]], -1)
+    return cxcywh, np.asarray(scores)
+
+
+def _assert_matches(boxes, scores, out):
+    cxcywh, scores = _as_official(boxes, scores)
+    assert cxcywh.shape == out[..., :4].shape and scores.shape == out[..., 5:].shape
+    assert np.abs(cxcywh - out[..., :4]).max() <= BOX_TOL
+    assert np.abs(scores - out[..., 5:]).max() <= SCORE_TOL
+
+
+def _ort(onnx_path, x):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    return sess.run(["boxes", "scores"], {"images": x.numpy()})
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_official_fixture_imports_and_matches(name, tmp_path, one_torch_thread):
+    from yolov6_edge.export.onnx import export_onnx
+
+    path, x, out = _fixture(name)
+    model, info = load_model(path)
+    expected_name, dropped = FIXTURES[name]
+    assert info["model_name"] == expected_name and model.model_name == expected_name
+    assert info["variant"].startswith(expected_name)
+    assert any(dropped in d for d in info["dropped"]) if dropped else not any("anchor" in d for d in info["dropped"])
+    with torch.no_grad():
+        _assert_matches(*model(x), out)
+    onnx_path = export_onnx(model, tmp_path / f"{name}.onnx", img_size=tuple(x.shape[2:]), simplify=False)
+    _assert_matches(*_ort(onnx_path, x), out)
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_official_fixture_every_layer_fused_and_onnx(name, tmp_path, one_torch_thread):
+    # The fixtures' zero prediction weights hide the body; random ones make every layer count.
+    from yolov6_edge.export.onnx import export_onnx
+
+    path, x, _ = _fixture(name)
+    model, _ = load_model(path)
+    head = model.head if hasattr(model, "head") else model.detect
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for conv in list(head.cls_preds) + list(head.reg_preds):
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.05)
+        boxes, scores = model(x)
+    assert scores.std() > 1e-2, "the outputs should now depend on the image"
+    fused = load_model(path)[0]
+    fused.load_state_dict(model.state_dict())
+    fused.fuse()
+    with torch.no_grad():
+        fb, fs = fused(x)
+    assert (fb - boxes).abs().max() <= BOX_TOL and (fs - scores).abs().max() <= SCORE_TOL
+    if name not in ONNX_BODY_CHECK:
+        return
+    onnx_path = export_onnx(model, tmp_path / "m.onnx", img_size=tuple(x.shape[2:]), simplify=False)
+    ob, os_ = _ort(onnx_path, x)
+    assert np.abs(ob - boxes.numpy()).max() <= BOX_TOL and np.abs(os_ - scores.numpy()).max() <= SCORE_TOL
+
+
+def test_official_fixture_round_trips_through_our_checkpoint(tmp_path):
+    # An imported variant with no name of ours (yolov6n-base) must survive save/load: the arch travels.
+    path, x, out = _fixture("yolov6n_base")
+    model, _ = load_model(path)
+    loaded, info = load_checkpoint(save_checkpoint(model, tmp_path / "ours.pt"))
+    assert info["model_name"] == "yolov6n-base" and loaded.arch == model.arch
+    with torch.no_grad():
+        _assert_matches(*loaded.eval()(x), out)
+
+
+# ---------------------------------------------------------------- fused == unfused for the new block types
+
+SMALL = {"family": "yolov6", "fuse_p2": True, "cspsppf": True, "reg_max": 16, "strides": [8, 16, 32],
+         "channels": [8, 16, 16, 32, 32, 16, 8, 8, 16, 16, 32]}
+
+
+@pytest.mark.parametrize("arch", [
+    dict(SMALL, backbone="efficientrep", neck="repbifpan", block="conv_relu", csp_e=0.5,
+         repeats=[1, 2, 3, 2, 1, 2, 2, 2, 2]),                                     # base N/S, RepOpt (RealVGG)
+    dict(SMALL, backbone="cspbep", neck="csprep_bifpan", block="conv_relu", csp_e=2 / 3,
+         repeats=[1, 2, 4, 2, 2, 2, 2, 2, 2]),                                     # base M/L
+    dict(SMALL, backbone="efficientrep", neck="reppan", block="conv_relu", csp_e=0.5, fuse_p2=False,
+         cspsppf=False, reg_max=0, repeats=[1, 2, 2, 2, 1, 2, 2, 2, 2]),             # RepOpt N/S (RepPAN)
+], ids=["base-ns", "base-ml", "opt"])
+def test_fused_equals_unfused_for_plain_relu_blocks(arch):
+    model = randomize_(build_from_arch("t", arch, num_classes=5), seed=3).eval()
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = model(x)
+        model.fuse()
+        got = model(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    for a, b in zip(ref, got):
+        assert (a - b).abs().max() <= 1e-4
