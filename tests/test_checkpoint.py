@@ -275,13 +275,46 @@ def test_official_wrong_override_names_mismatch(tmp_path):
     assert "official.pt" in msg and "shape" in msg and "yolov6s-v1" in msg
 
 
-def test_official_matching_no_config_is_refused(tmp_path):
+def test_official_layout_none_of_our_configs_is_read_from_the_file(tmp_path):
+    src = _half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=4)).eval()
+    src.neck.Rep_n4.block = None  # an architecture none of our named configs has, but a buildable one
+    path = save_official(tmp_path / "odd.pt", None, src)
+    model, info = load_checkpoint(path)
+    assert info["model_name"] == "yolov6n-custom" and info["arch"]["repeats"][-1] == 1
+    _assert_same(_outputs(src), _outputs(model), tol=1e-5)
+
+
+def test_official_shapes_that_fit_no_model_are_refused(tmp_path):
     src = build_yolov6("yolov6n-v1", num_classes=80)
-    src.neck.Rep_n4.block = None  # an architecture none of our configs has
+    src.detect.cls_preds[1] = nn.Conv2d(24, 80, 1)  # its level's features are 64 wide
     path = save_official(tmp_path / "odd.pt", src, src)
     with pytest.raises(Yolov6EdgeError) as e:
         load_checkpoint(path)
-    assert "closest known config" in str(e.value) and "missing" in str(e.value)
+    msg = str(e.value)
+    assert msg.startswith(str(path)) and "\n" not in msg and "detect.cls_preds.1.weight" in msg
+
+
+def test_official_class_off_the_allow_list_is_refused(tmp_path):
+    src = build_yolov6("yolov6n-v1", num_classes=80)
+    with fake_yolov6_package() as cls:
+        official = to_official(copy.deepcopy(src), cls)
+        official.backbone.ERBlock_3[1] = _new(cls(COMMON, "FancyBlock"))
+        torch.save({"model": official.half(), "ema": None, "epoch": 3}, tmp_path / "fancy.pt")
+    with pytest.raises(Yolov6EdgeError) as e:
+        load_checkpoint(tmp_path / "fancy.pt")
+    msg = str(e.value)
+    assert "fancy.pt" in msg and "'backbone.ERBlock_3.1'" in msg and "yolov6.layers.common.FancyBlock" in msg
+    assert "\n" not in msg
+
+
+def test_official_plain_state_dict_uses_the_named_configs(tmp_path):
+    src = _half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=6)).eval()
+    with fake_yolov6_package() as cls:
+        sd = to_official(copy.deepcopy(src), cls).state_dict()
+    torch.save({"model": sd, "epoch": 9}, tmp_path / "sd.pt")  # no module tree: the named configs decide
+    model, info = load_checkpoint(tmp_path / "sd.pt")
+    assert info["model_name"] == "yolov6n-v1" and info["source"] == "state_dict"
+    _assert_same(_outputs(src), _outputs(model), tol=1e-5)
 
 
 def test_official_deploy_form_standin_imports_fused(tmp_path):

@@ -97,6 +97,17 @@ def check_header(ckpt: dict, path) -> None:
         raise fail(path, f"state_dict entry {str(bad)[:60]!r} is not a tensor")
 
 
+def _official_state_dict(ckpt):
+    """A plain state dict with official key names (bare, or under 'model' / 'state_dict'), else None."""
+    if not isinstance(ckpt, dict) or "format" in ckpt:
+        return None
+    for sd in (ckpt, ckpt.get("model"), ckpt.get("state_dict")):
+        if (isinstance(sd, dict) and sd and "detect.cls_preds.0.weight" in sd
+                and all(isinstance(v, torch.Tensor) for v in sd.values())):
+            return sd
+    return None
+
+
 def load_checkpoint(path, model_name=None):
     """Return (model, info) for one of our checkpoints or an official YOLOv6 .pt.
 
@@ -111,6 +122,11 @@ def load_checkpoint(path, model_name=None):
         from .official import load_official
 
         return load_official(path, model_name)
+    official_sd = _official_state_dict(ckpt)
+    if official_sd is not None:
+        from .official import load_official_state_dict
+
+        return load_official_state_dict(path, official_sd, model_name)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise fail(path, "not a yolov6-edge checkpoint (no 'format': 'yolov6-edge' header)")
     if ckpt.get("format_version") != FORMAT_VERSION:

@@ -230,7 +230,7 @@ def _from_tree(path, root):
     apply_batchnorm_settings(model, bn)
     load_state_dict_checked(model, state_dict, path, what=f"official checkpoint (layout read as {name}: {desc})")
     keys = [k for ks in dropped.values() for k in ks]
-    return model, name, keys, {"variant": f"{name}: {desc}", "dropped": list(dropped), "arch": arch}
+    return model, name, keys, {"variant": f"{name}: {desc}", "dropped": [d for d in dropped if d], "arch": arch}
 
 
 def load_official(path, model_name=None):

@@ -18,8 +18,8 @@ NECKS = {"RepPANNeck": "reppan", "CSPRepPANNeck": "csprep_pan", "RepBiFPANNeck":
 # Official basic block class (training_mode) -> ours. RealVGGBlock (RepOptimizer-trained) and ConvBNReLU (base
 # models) are both conv + BN + ReLU.
 BLOCKS = {"RepVGGBlock": "repvgg", "ConvBNSiLU": "conv_silu", "ConvBNReLU": "conv_relu", "RealVGGBlock": "conv_relu"}
-# Name suffix for a layout that is one of our sizes but with another block.
-BLOCK_SUFFIX = {"ConvBNReLU": "base", "RealVGGBlock": "opt", "ConvBNSiLU": "silu", "RepVGGBlock": "rep"}
+# Name suffix for a layout that is none of our named configs, by its basic block.
+BLOCK_SUFFIX = {"ConvBNReLU": "base", "RealVGGBlock": "opt", "ConvBNSiLU": "silu", "RepVGGBlock": "custom"}
 
 
 def _weight_shape(sd, prefix, path, what):
@@ -123,8 +123,7 @@ def read_yolov6(root, sd, path):
             "strides": strides, "channels": ch, "repeats": reps}
     name = _known_name(arch, YOLOV6_CONFIGS)
     if name is None:
-        size = next((n for n, c in YOLOV6_CONFIGS.items() if c.channels == ch), None)
-        name = f"{size}-{BLOCK_SUFFIX[stem_cls]}" if size else "yolov6-custom"
+        name = f"yolov6{_size_letter(ch)}-{BLOCK_SUFFIX[stem_cls]}"
     head = "DFL reg_max %d" % reg_max if reg_max else "ltrb"
     desc = (f"{bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), {stem_cls} blocks, "
             f"widths {ch}, repeats {reps}")
@@ -147,6 +146,20 @@ def _csp_ratio(sd, path):
     s, hidden, out = pairs[0]
     raise fail(path, f"module '{s}' splits {out} channels into {hidden}: no CSP ratio this importer knows "
                      f"({', '.join('%.3g' % e for e in CSP_RATIOS)}) gives every stage's width")
+
+
+# Width multipliers of the official configs and the size each names.
+SIZES = {0.25: "n", 0.375: "t", 0.5: "s", 0.75: "m", 1.0: "l", 1.25: "x"}
+
+
+def _size_letter(channels):
+    """n/t/s/m/l/x when every width is the official rounding of the base widths at that multiplier, else ''."""
+    from ..models.configs import YOLOv6Config
+
+    for width, letter in SIZES.items():
+        if YOLOv6Config("probe", 1.0, width, "efficientrep", "reppan").channels == list(channels):
+            return letter
+    return ""
 
 
 def _canonical(arch):

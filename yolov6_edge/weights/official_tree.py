@@ -49,8 +49,8 @@ TRAINING_ONLY = {
     "cls_preds_ab": "anchor-aided training branch (cls_preds_ab, reg_preds_ab)",
     "reg_preds_ab": "anchor-aided training branch (cls_preds_ab, reg_preds_ab)",
     "reg_preds_dist": "self-distillation DFL branch (reg_preds_dist)",
-    "proj_conv": "DFL projection (fixed bin values; ours computes them)",
-    "proj": "DFL projection (fixed bin values; ours computes them)",
+    "proj_conv": None,  # DFL bin values 0..reg_max: fixed, ours computes them (official_arch checks them)
+    "proj": None,
 }
 
 
@@ -109,7 +109,7 @@ def _tensors(node):
 def mapped_state_dict(root, top_renames=None):
     """Official tree -> (state dict under our names (float32), {our BN path: (eps, momentum)}, dropped).
 
-    dropped: {what was dropped (user-facing): [official keys]}, for the training-only branches of the head.
+    dropped: {what was dropped (user-facing; None for the fixed DFL bins): [official keys]}.
     """
     state, bn, dropped = OrderedDict(), {}, OrderedDict()
 
