@@ -114,6 +114,15 @@ def test_official_fixture_round_trips_through_our_checkpoint(tmp_path):
         _assert_matches(*loaded.eval()(x), out)
 
 
+def test_info_says_variant_and_dropped():
+    from yolov6_edge.cli.info import describe
+
+    info = describe(shared_path("weights", "official-format", "yolov6n_opt.pt"))
+    assert info["variant"].startswith("yolov6n-opt: RepOptimizer-trained") and info["dropped"] == "nothing"
+    info = describe(shared_path("weights", "official-format", "yolov6n.pt"))
+    assert info["model_name"] == "yolov6n" and "anchor-aided training branch" in info["dropped"]
+
+
 # ---------------------------------------------------------------- fused == unfused for the new block types
 
 SMALL = {"family": "yolov6", "fuse_p2": True, "cspsppf": True, "reg_max": 16, "strides": [8, 16, 32],

@@ -19,6 +19,9 @@ NECKS = {"RepPANNeck": "reppan", "CSPRepPANNeck": "csprep_pan", "RepBiFPANNeck":
 # models) are both conv + BN + ReLU.
 BLOCKS = {"RepVGGBlock": "repvgg", "ConvBNSiLU": "conv_silu", "ConvBNReLU": "conv_relu", "RealVGGBlock": "conv_relu"}
 # Name suffix for a layout that is none of our named configs, by its basic block.
+BLOCK_LABEL = {"ConvBNReLU": "base model (ConvBNReLU blocks)",
+               "RealVGGBlock": "RepOptimizer-trained (RealVGGBlock plain blocks)",
+               "RepVGGBlock": "RepVGG blocks", "ConvBNSiLU": "ConvBNSiLU blocks"}
 BLOCK_SUFFIX = {"ConvBNReLU": "base", "RealVGGBlock": "opt", "ConvBNSiLU": "silu", "RepVGGBlock": "custom"}
 
 
@@ -125,7 +128,7 @@ def read_yolov6(root, sd, path):
     if name is None:
         name = f"yolov6{_size_letter(ch)}-{BLOCK_SUFFIX[stem_cls]}"
     head = "DFL reg_max %d" % reg_max if reg_max else "ltrb"
-    desc = (f"{bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), {stem_cls} blocks, "
+    desc = (f"{BLOCK_LABEL[stem_cls]}, {bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), "
             f"widths {ch}, repeats {reps}")
     return arch, n_cls, name, desc
 
