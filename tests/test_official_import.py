@@ -83,12 +83,8 @@ def test_official_fixture_every_layer_fused_and_onnx(name, tmp_path, one_torch_t
     from yolov6_edge.export.onnx import export_onnx
 
     path, x, _ = _fixture(name)
-    model, _ = load_model(path)
-    head = model.head if hasattr(model, "head") else model.detect
-    g = torch.Generator().manual_seed(0)
+    model = _random_predictors_(load_model(path)[0])
     with torch.no_grad():
-        for conv in list(head.cls_preds) + list(head.reg_preds):
-            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.05)
         boxes, scores = model(x)
     assert scores.std() > 1e-2, "the outputs should now depend on the image"
     fused = load_model(path)[0]
@@ -104,14 +100,29 @@ def test_official_fixture_every_layer_fused_and_onnx(name, tmp_path, one_torch_t
     assert np.abs(ob - boxes.numpy()).max() <= BOX_TOL and np.abs(os_ - scores.numpy()).max() <= SCORE_TOL
 
 
-def test_official_fixture_round_trips_through_our_checkpoint(tmp_path):
-    # An imported variant with no name of ours (yolov6n-base) must survive save/load: the arch travels.
-    path, x, out = _fixture("yolov6n_base")
-    model, _ = load_model(path)
-    loaded, info = load_checkpoint(save_checkpoint(model, tmp_path / "ours.pt"))
-    assert info["model_name"] == "yolov6n-base" and loaded.arch == model.arch
+def _random_predictors_(model, seed=0):
+    head = model.head if hasattr(model, "head") else model.detect
+    g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        _assert_matches(*loaded.eval()(x), out)
+        for conv in list(head.cls_preds) + list(head.reg_preds):
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize("name", ["yolov6n", "yolov6n_base"])
+def test_official_import_round_trips_through_our_checkpoint(name, tmp_path):
+    # A named (yolov6n) and an unnamed (yolov6n-base: its arch travels) import survive save/load unchanged,
+    # BatchNorm eps 1e-3 included.
+    path, x, out = _fixture(name)
+    model, _ = load_model(path)
+    with torch.no_grad():
+        _assert_matches(*load_checkpoint(save_checkpoint(model, tmp_path / "a.pt"))[0].eval()(x), out)
+    _random_predictors_(model)
+    loaded, info = load_checkpoint(save_checkpoint(model, tmp_path / "ours.pt"))
+    assert info["model_name"] == FIXTURES[name][0] and loaded.arch == model.arch
+    with torch.no_grad():
+        for a, b in zip(model(x), loaded.eval()(x)):
+            assert torch.equal(a, b)
 
 
 def test_info_says_variant_and_dropped():
@@ -147,3 +158,23 @@ def test_fused_equals_unfused_for_plain_relu_blocks(arch):
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     for a, b in zip(ref, got):
         assert (a - b).abs().max() <= 1e-4
+
+
+def test_train_starts_from_an_official_checkpoint(tmp_path, capsys):
+    # yolov6n-base has no name of ours (its arch travels in our checkpoint) and 80 classes against the data's 2.
+    from yolov6_edge.cli.main import main
+    from yolov6_edge.datasets.synthetic import generate_splits
+
+    path = shared_path("weights", "official-format", "yolov6n_base.pt")
+    official, _ = load_model(path)
+    y = generate_splits(tmp_path / "d", train=4, val=2, size=(64, 64), seed=7, min_size=14, max_size=30)
+    out = tmp_path / "run"
+    rc = main(["train", "--weights", str(path), "--data", str(y), "--epochs", "1", "--img", "64", "--batch", "4",
+               "--workers", "0", "--device", "cpu", "--output", str(out), "--no-ema"])
+    assert rc == 0 and "class predictors start afresh" in capsys.readouterr().out
+    model, info = load_checkpoint(out / "last.pt")
+    assert info["model_name"] == "yolov6n-base" and model.num_classes == len(model.names) != 80
+    # One epoch of warm-up moves the weights a little: they are the official ones, not a fresh init.
+    a, b = official.neck.Rep_n4.conv1.conv.weight, model.neck.Rep_n4.conv1.conv.weight
+    assert a.shape == b.shape and (a - b).abs().max() < 0.05 * a.abs().max()
+    assert model.backbone.stem.bn.eps == official.backbone.stem.bn.eps == 1e-3

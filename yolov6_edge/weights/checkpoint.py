@@ -14,7 +14,8 @@ from ..errors import fail
 
 FORMAT = "yolov6-edge"
 FORMAT_VERSION = 1
-# Optional: "arch" (models.build_from_arch) for models that have no name in models.model_names().
+# Optional: "arch" (models.build_from_arch) for models that have no name in models.model_names(), and
+# "batchnorm" ({module: [eps, momentum]}, see batchnorm_settings).
 _HEADER = ("format", "format_version", "model_name", "num_classes", "names", "fused", "state_dict")
 
 
@@ -33,6 +34,9 @@ def save_checkpoint(model, path, **extra) -> Path:
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         **extra,
     }
+    bn = batchnorm_settings(model)
+    if bn:
+        ckpt["batchnorm"] = bn
     from ..models import model_names
 
     if model.model_name not in model_names() and getattr(model, "arch", None) is not None:
@@ -42,6 +46,24 @@ def save_checkpoint(model, path, **extra) -> Path:
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
     return path
+
+
+def batchnorm_settings(model) -> dict:
+    """{module name: [eps, momentum]} of every BatchNorm: models imported from the official code run theirs at
+    eps 1e-3 / momentum 0.03, which changes the output (eps) and fine-tuning (momentum), so they travel."""
+    return {name: [float(m.eps), float(m.momentum) if m.momentum is not None else None]
+            for name, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+
+def apply_batchnorm_settings(model, bn) -> None:
+    """Set eps / momentum from {module name: (eps, momentum)} on the BatchNorms of `model` that it names."""
+    for name, module in model.named_modules():
+        if name in bn and isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            eps, momentum = bn[name]
+            if isinstance(eps, float) and 0 < eps < 1:
+                module.eps = eps
+            if isinstance(momentum, float) and 0 <= momentum <= 1:
+                module.momentum = momentum
 
 
 def load_state_dict_checked(model, state_dict, path, what="checkpoint") -> None:
@@ -152,5 +174,7 @@ def load_checkpoint(path, model_name=None):
         # Fused weights only fit the fused layout: rebuild, fold, then load.
         model.fuse()
     load_state_dict_checked(model, ckpt["state_dict"], path)
-    info = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    if isinstance(ckpt.get("batchnorm"), dict):
+        apply_batchnorm_settings(model, ckpt["batchnorm"])
+    info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "batchnorm")}
     return model, info

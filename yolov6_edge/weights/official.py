@@ -213,7 +213,8 @@ def _from_tree(path, root):
     """Read the architecture from the module tree and load the weights into the model it describes."""
     from ..models import build_from_arch
     from .official_arch import read_lite, read_yolov6
-    from .official_tree import apply_batchnorm_settings, child, class_name, mapped_state_dict
+    from .checkpoint import apply_batchnorm_settings
+    from .official_tree import child, class_name, mapped_state_dict
 
     lite = child(root, "backbone") is not None and class_name(child(root, "backbone")) == "Lite_EffiBackbone"
     state_dict, bn, dropped = mapped_state_dict(root, {"detect": "head"} if lite else None)

@@ -135,15 +135,3 @@ def mapped_state_dict(root, top_renames=None):
 
     visit(root, "", "", top_renames)
     return state, bn, dropped
-
-
-def apply_batchnorm_settings(model, bn) -> None:
-    """Give our BatchNorms the file's eps and momentum (the official code uses 1e-3 / 0.03, torch 1e-5 / 0.1):
-    eps changes the output, momentum how fine-tuning updates the statistics."""
-    for name, module in model.named_modules():
-        if name in bn and hasattr(module, "running_var"):
-            eps, momentum = bn[name]
-            if isinstance(eps, float):
-                module.eps = eps
-            if isinstance(momentum, float):
-                module.momentum = momentum
