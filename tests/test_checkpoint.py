@@ -157,7 +157,7 @@ def _new(cls):
 COMMON = "yolov6.layers.common"
 # Our class -> (official module, official class); from meituan/YOLOv6 yolov6/layers/common.py and models/.
 OFFICIAL_NAMES = {
-    B.RepVGGBlock: (COMMON, "RepVGGBlock"), B.RepBlock: (COMMON, "RepBlock"), B.BottleRep: (COMMON, "BottleRep"),
+    B.RepVGGBlock: (COMMON, "RepVGGBlock"), B.QARepVGGBlock: (COMMON, "QARepVGGBlockV2"), B.RepBlock: (COMMON, "RepBlock"), B.BottleRep: (COMMON, "BottleRep"),
     B.BepC3: (COMMON, "BepC3"), B.Transpose: (COMMON, "Transpose"), B.BiFusion: (COMMON, "BiFusion"),
     EfficientRep: ("yolov6.models.efficientrep", "EfficientRep"),
     CSPBepBackbone: ("yolov6.models.efficientrep", "CSPBepBackbone"),
@@ -202,7 +202,7 @@ def to_official(m, cls, fuse_ab=False, inside_repvgg=False):
         elif isinstance(obj, (nn.Sequential, nn.ModuleList)):
             obj.append(to_official(child, cls, fuse_ab))
         else:
-            setattr(obj, name, to_official(child, cls, fuse_ab, isinstance(m, B.RepVGGBlock)))
+            setattr(obj, name, to_official(child, cls, fuse_ab, isinstance(m, (B.RepVGGBlock, B.QARepVGGBlock))))
     for name, p in m._parameters.items():
         obj._parameters[name] = p
     if isinstance(m, EfficientDecoupledHead):

@@ -116,6 +116,56 @@ class RepVGGBlock(nn.Module):
         return self
 
 
+class QARepVGGBlock(nn.Module):
+    """Quantization-aware RepVGG (QARepVGG, V2 with avg=True): 3x3 conv-BN + bare 1x1 conv + identity
+    (+ 3x3 average pool), summed, then one BatchNorm and ReLU. Only the 3x3 branch has its own BN, so the folded
+    kernel's range stays close to the branches' (what makes it quantize well); fuse() folds it all, the last BN
+    included, into one 3x3 conv with bias."""
+
+    def __init__(self, c_in, c_out, k=3, s=1, avg=True):
+        super().__init__()
+        if k != 3:
+            raise ValueError("QARepVGGBlock is defined for 3x3 kernels only")
+        self.in_channels, self.out_channels, self.stride = c_in, c_out, s
+        self.rbr_dense = ConvBNAct(c_in, c_out, 3, s, 1, act="none")
+        self.rbr_1x1 = nn.Conv2d(c_in, c_out, 1, s, 0, bias=False)
+        self.identity = c_in == c_out and s == 1
+        self.rbr_avg = nn.AvgPool2d(3, s, 1) if avg and self.identity else None
+        self.bn = nn.BatchNorm2d(c_out)
+        self.rbr_reparam = None
+        self.nonlinearity = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        if self.rbr_reparam is not None:
+            return self.nonlinearity(self.rbr_reparam(x))
+        y = self.rbr_dense(x) + self.rbr_1x1(x)
+        if self.identity:
+            y = y + x
+        if self.rbr_avg is not None:
+            y = y + self.rbr_avg(x)
+        return self.nonlinearity(self.bn(y))
+
+    def fuse(self):
+        if self.rbr_reparam is not None:
+            return self
+        conv = fuse_conv_bn(self.rbr_dense.conv, self.rbr_dense.bn)
+        with torch.no_grad():
+            conv.weight += nn.functional.pad(self.rbr_1x1.weight, [1, 1, 1, 1])
+            idx = torch.arange(self.in_channels, device=conv.weight.device)
+            if self.identity:
+                conv.weight[idx, idx, 1, 1] += 1.0
+            if self.rbr_avg is not None:  # zero-padded 3x3 mean (count_include_pad): a 1/9 per-channel kernel
+                conv.weight[idx, idx] += 1.0 / 9
+        self.rbr_reparam = fuse_conv_bn(conv, self.bn)
+        self.rbr_dense = self.rbr_1x1 = self.rbr_avg = self.bn = None
+        return self
+
+
+def qarepvgg_v1_block(c_in, c_out, k=3, s=1):
+    """QARepVGGBlock without the average-pool branch (training_mode='qarepvgg')."""
+    return QARepVGGBlock(c_in, c_out, k, s, avg=False)
+
+
 class BottleRep(nn.Module):
     """Two basic blocks with a (learnably weighted) residual connection when shapes allow."""
 

@@ -17,12 +17,15 @@ NECKS = {"RepPANNeck": "reppan", "CSPRepPANNeck": "csprep_pan", "RepBiFPANNeck":
          "CSPRepBiFPANNeck": "csprep_bifpan"}
 # Official basic block class (training_mode) -> ours. RealVGGBlock (RepOptimizer-trained) and ConvBNReLU (base
 # models) are both conv + BN + ReLU.
-BLOCKS = {"RepVGGBlock": "repvgg", "ConvBNSiLU": "conv_silu", "ConvBNReLU": "conv_relu", "RealVGGBlock": "conv_relu"}
+BLOCKS = {"RepVGGBlock": "repvgg", "ConvBNSiLU": "conv_silu", "ConvBNReLU": "conv_relu", "RealVGGBlock": "conv_relu",
+          "QARepVGGBlock": "qarepvgg", "QARepVGGBlockV2": "qarepvgg2"}
 # Name suffix for a layout that is none of our named configs, by its basic block.
 BLOCK_LABEL = {"ConvBNReLU": "base model (ConvBNReLU blocks)",
                "RealVGGBlock": "RepOptimizer-trained (RealVGGBlock plain blocks)",
-               "RepVGGBlock": "RepVGG blocks", "ConvBNSiLU": "ConvBNSiLU blocks"}
-BLOCK_SUFFIX = {"ConvBNReLU": "base", "RealVGGBlock": "opt", "ConvBNSiLU": "silu", "RepVGGBlock": "custom"}
+               "RepVGGBlock": "RepVGG blocks", "ConvBNSiLU": "ConvBNSiLU blocks",
+               "QARepVGGBlock": "QARepVGG blocks", "QARepVGGBlockV2": "QARepVGG-V2 blocks"}
+BLOCK_SUFFIX = {"ConvBNReLU": "base", "RealVGGBlock": "opt", "ConvBNSiLU": "silu", "RepVGGBlock": "custom",
+                "QARepVGGBlock": "qa1", "QARepVGGBlockV2": "qa"}
 
 
 def _weight_shape(sd, prefix, path, what):

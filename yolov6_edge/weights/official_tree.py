@@ -16,12 +16,12 @@ YOLOV6_CLASSES = frozenset({
     "RepPANNeck", "CSPRepPANNeck", "RepBiFPANNeck", "CSPRepBiFPANNeck", "Lite_EffiNeck", "Detect",
     "ConvModule", "ConvBNReLU", "ConvBNSiLU", "ConvBN", "ConvBNHS", "SiLU",
     "SPPFModule", "SimSPPF", "SPPF", "CSPSPPFModule", "SimCSPSPPF", "CSPSPPF", "Transpose",
-    "RepVGGBlock", "RealVGGBlock", "RepBlock", "BottleRep", "BepC3", "BiFusion",
+    "RepVGGBlock", "RealVGGBlock", "QARepVGGBlock", "QARepVGGBlockV2", "RepBlock", "BottleRep", "BepC3", "BiFusion",
     "SEBlock", "Lite_EffiBlockS1", "Lite_EffiBlockS2", "DPBlock", "DarknetBlock", "CSPBlock",
 })
 TORCH_CLASSES = frozenset({
     "Conv2d", "ConvTranspose2d", "BatchNorm2d", "ReLU", "SiLU", "Hardswish", "Hardsigmoid", "Identity",
-    "MaxPool2d", "Upsample", "AdaptiveAvgPool2d", "Sequential", "ModuleList",
+    "MaxPool2d", "AvgPool2d", "Upsample", "AdaptiveAvgPool2d", "Sequential", "ModuleList",
 })
 
 # Per official class: child name -> our path ("" drops the level: the child's contents belong to the parent).
