@@ -157,7 +157,8 @@ def _new(cls):
 COMMON = "yolov6.layers.common"
 # Our class -> (official module, official class); from meituan/YOLOv6 yolov6/layers/common.py and models/.
 OFFICIAL_NAMES = {
-    B.RepVGGBlock: (COMMON, "RepVGGBlock"), B.QARepVGGBlock: (COMMON, "QARepVGGBlockV2"), B.RepBlock: (COMMON, "RepBlock"), B.BottleRep: (COMMON, "BottleRep"),
+    B.RepVGGBlock: (COMMON, "RepVGGBlock"), B.QARepVGGBlock: (COMMON, "QARepVGGBlockV2"),
+    B.MBLABlock: (COMMON, "MBLABlock"), B.BottleRep3: (COMMON, "BottleRep3"), B.RepBlock: (COMMON, "RepBlock"), B.BottleRep: (COMMON, "BottleRep"),
     B.BepC3: (COMMON, "BepC3"), B.Transpose: (COMMON, "Transpose"), B.BiFusion: (COMMON, "BiFusion"),
     EfficientRep: ("yolov6.models.efficientrep", "EfficientRep"),
     CSPBepBackbone: ("yolov6.models.efficientrep", "CSPBepBackbone"),
@@ -210,6 +211,7 @@ def to_official(m, cls, fuse_ab=False, inside_repvgg=False):
         obj.stride = torch.tensor(m.strides)
         obj.proj = nn.Parameter(torch.linspace(0, r, r + 1), requires_grad=False)
         obj.proj_conv = nn.Conv2d(r + 1, 1, 1, bias=False)
+        obj.proj_conv.weight = nn.Parameter(obj.proj.view(1, r + 1, 1, 1).clone(), requires_grad=False)
         if fuse_ab:  # 3.0 anchor-aided branch: 3 anchors per cell, dropped by the importer
             chans = [c.in_channels for c in m.cls_preds]
             obj.cls_preds_ab = nn.ModuleList(nn.Conv2d(c, m.num_classes * 3, 1) for c in chans)

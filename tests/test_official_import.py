@@ -151,7 +151,9 @@ SMALL = {"family": "yolov6", "fuse_p2": True, "cspsppf": True, "reg_max": 16, "s
          repeats=[1, 2, 3, 2, 1, 2, 2, 2, 2]),                                     # QARepVGG-V2 N/S
     dict(SMALL, backbone="cspbep", neck="csprep_bifpan", block="qarepvgg", csp_e=2 / 3,
          repeats=[1, 2, 4, 2, 2, 2, 2, 2, 2]),                                     # QARepVGG (v1) in BepC3
-], ids=["base-ns", "base-ml", "opt", "qa2", "qa1-csp"])
+    dict(SMALL, backbone="cspbep", neck="csprep_bifpan", block="conv_silu", csp_e=0.5, stage_block="mbla",
+         cspsppf=False, repeats=[1, 2, 8, 4, 2, 4, 4, 4, 8]),                      # MBLA (S..X)
+], ids=["base-ns", "base-ml", "opt", "qa2", "qa1-csp", "mbla"])
 def test_fused_equals_unfused_for_new_block_types(arch):
     model = randomize_(build_from_arch("t", arch, num_classes=5), seed=3).eval()
     x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
@@ -184,15 +186,19 @@ def test_train_starts_from_an_official_checkpoint(tmp_path, capsys):
     assert model.backbone.stem.bn.eps == official.backbone.stem.bn.eps == 1e-3
 
 
-def test_qarepvgg_standin_is_read_from_its_tree(tmp_path):
-    # Official-layout stand-in (classes named as the official code names them) of a QARepVGG-V2 model.
+@pytest.mark.parametrize("arch,name,label", [
+    (dict(SMALL, backbone="efficientrep", neck="repbifpan", block="qarepvgg2", csp_e=0.5, reg_max=0,
+          repeats=[1, 2, 3, 2, 1, 2, 2, 2, 2], stage_block="bepc3"), "yolov6-qa", "QARepVGG-V2"),
+    (dict(SMALL, backbone="cspbep", neck="csprep_bifpan", block="conv_silu", csp_e=0.5, stage_block="mbla",
+          cspsppf=False, repeats=[1, 2, 8, 4, 2, 4, 4, 4, 8]), "yolov6-mbla", "MBLA"),
+], ids=["qarepvgg2", "mbla"])
+def test_new_block_standin_is_read_from_its_tree(tmp_path, arch, name, label):
+    # Official-layout stand-ins (classes named as the official code names them).
     from test_checkpoint import _half_rounded, save_official
 
-    arch = dict(SMALL, backbone="efficientrep", neck="repbifpan", block="qarepvgg2", csp_e=0.5, reg_max=0,
-                repeats=[1, 2, 3, 2, 1, 2, 2, 2, 2])
     src = _half_rounded(randomize_(build_from_arch("src", arch, num_classes=80), seed=2)).eval()
-    model, info = load_checkpoint(save_official(tmp_path / "qa.pt", None, src))
-    assert info["model_name"] == "yolov6-qa" and "QARepVGG-V2" in info["variant"] and info["arch"] == src.arch
+    model, info = load_checkpoint(save_official(tmp_path / "m.pt", None, src))
+    assert info["model_name"] == name and label in info["variant"] and info["arch"] == src.arch
     x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         for a, b in zip(src(x), model.eval()(x)):

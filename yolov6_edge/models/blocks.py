@@ -226,6 +226,74 @@ class BepC3(nn.Module):
         return fuse_children(self)
 
 
+class BottleRep3(nn.Module):
+    """Three basic blocks with a learnably weighted residual (the unit inside MBLABlock)."""
+
+    def __init__(self, c_in, c_out, basic_block=RepVGGBlock):
+        super().__init__()
+        self.conv1 = basic_block(c_in, c_out)
+        self.conv2 = basic_block(c_out, c_out)
+        self.conv3 = basic_block(c_out, c_out)
+        self.shortcut = c_in == c_out
+        self.alpha = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        y = self.conv3(self.conv2(self.conv1(x)))
+        return y + self.alpha * x if self.shortcut else y
+
+    def fuse(self):
+        return fuse_children(self)
+
+
+def mbla_branch_depths(n: int) -> list:
+    """BottleRep3 count per branch of an MBLABlock of n blocks, as the official layout has them: n // 2 (at
+    least 1) split into [1] or [largest power of two below it, n // 2]."""
+    n = max(n // 2, 1)
+    if n == 1:
+        return [1]
+    step = 1
+    while step * 2 < n:
+        step *= 2
+    return [step, n]
+
+
+class MBLABlock(nn.Module):
+    """Multi-branch layer aggregation (MBLA, YOLOv6 M/L/X-mbla): a 1x1 conv split into branch_num parts; all but
+    the first feed a chain of BottleRep3s; the parts and every chain output are concatenated and merged by 1x1."""
+
+    def __init__(self, c_in, c_out, n=1, e=0.5, basic_block=RepVGGBlock):
+        super().__init__()
+        depths = mbla_branch_depths(n)
+        self.c = int(c_out * e)
+        act = "silu" if basic_block is conv_silu_block else "relu"
+        branches = len(depths) + 1
+        self.cv1 = ConvBNAct(c_in, branches * self.c, 1, 1, act=act)
+        self.cv2 = ConvBNAct((sum(depths) + branches) * self.c, c_out, 1, 1, act=act)
+        self.m = nn.ModuleList(nn.Sequential(*(BottleRep3(self.c, self.c, basic_block) for _ in range(d)))
+                               for d in depths)
+
+    def forward(self, x):
+        parts = list(self.cv1(x).split(self.c, 1))
+        out = [parts[0]]
+        for part, chain in zip(parts[1:], self.m):
+            out.append(part)
+            for unit in chain:
+                out.append(unit(out[-1]))
+        return self.cv2(torch.cat(out, 1))
+
+    def fuse(self):
+        return fuse_children(self)
+
+
+def csp_stage(kind: str):
+    """The CSP stage class by name: "bepc3" (BepC3) or "mbla" (MBLABlock); both take (c_in, c_out, n, e, block)."""
+    if kind == "bepc3":
+        return BepC3
+    if kind == "mbla":
+        return MBLABlock
+    raise ValueError(f"unknown CSP stage block '{kind}'")
+
+
 class SPPF(nn.Module):
     """Spatial pyramid pooling, fast form: three chained max-pools concatenated with their input."""
 

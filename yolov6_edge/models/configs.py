@@ -32,6 +32,7 @@ class YOLOv6Config:
     # has its widths and repeats, not the multipliers that made them.
     channels_list: tuple = None
     repeats_list: tuple = None
+    stage_block: str = "bepc3"  # CSP stage of cspbep / csp necks: "bepc3" or "mbla" (MBLABlock)
 
     @property
     def repeats(self) -> list:
@@ -52,7 +53,8 @@ class YOLOv6Config:
         return {"family": "yolov6", "backbone": self.backbone, "neck": self.neck, "block": self.block,
                 "csp_e": float(self.csp_e), "fuse_p2": bool(self.fuse_p2), "cspsppf": bool(self.cspsppf),
                 "reg_max": int(self.reg_max), "strides": [int(s) for s in self.strides],
-                "channels": [int(c) for c in self.channels], "repeats": [int(n) for n in self.repeats]}
+                "channels": [int(c) for c in self.channels], "repeats": [int(n) for n in self.repeats],
+                "stage_block": self.stage_block}
 
     @classmethod
     def from_arch(cls, name: str, arch: dict) -> "YOLOv6Config":
@@ -60,7 +62,8 @@ class YOLOv6Config:
                    bool(arch["fuse_p2"]), bool(arch["cspsppf"]), int(arch["reg_max"]),
                    tuple(int(s) for s in arch["strides"]),
                    channels_list=tuple(int(c) for c in arch["channels"]),
-                   repeats_list=tuple(int(n) for n in arch["repeats"]))
+                   repeats_list=tuple(int(n) for n in arch["repeats"]),
+                   stage_block=str(arch.get("stage_block", "bepc3")))
 
 
 NECKS = ("reppan", "csprep_pan", "repbifpan", "csprep_bifpan")

@@ -5,7 +5,7 @@ Both return the stage outputs at strides 8, 16, 32 (and 4 first when fuse_p2, fo
 """
 from torch import nn
 
-from .blocks import CSPSPPF, SPPF, BepC3, RepBlock, SimCSPSPPF, SimSPPF, conv_silu_block, fuse_children
+from .blocks import CSPSPPF, SPPF, RepBlock, SimCSPSPPF, SimSPPF, conv_silu_block, csp_stage, fuse_children
 
 
 def _pool_layer(basic_block, cspsppf):
@@ -54,8 +54,8 @@ class EfficientRep(_Backbone):
 class CSPBepBackbone(_Backbone):
     """CSPBep: each stage is a stride-2 block followed by a BepC3 (CSP stack of BottleReps)."""
 
-    def __init__(self, channels, repeats, basic_block, csp_e=0.5, fuse_p2=False, cspsppf=False):
+    def __init__(self, channels, repeats, basic_block, csp_e=0.5, fuse_p2=False, cspsppf=False, stage_block="bepc3"):
         def stage(c_in, c_out, n):
-            return BepC3(c_in, c_out, n, csp_e, basic_block)
+            return csp_stage(stage_block)(c_in, c_out, n, csp_e, basic_block)
 
         super().__init__(channels, repeats, basic_block, fuse_p2, cspsppf, stage)

@@ -7,13 +7,13 @@ Attribute names follow the official layout so official checkpoints map onto ours
 import torch
 from torch import nn
 
-from .blocks import BepC3, BiFusion, ConvBNAct, RepBlock, Transpose, fuse_children
+from .blocks import BiFusion, ConvBNAct, RepBlock, Transpose, csp_stage, fuse_children
 
 
-def _stage_factory(basic_block, csp_e):
+def _stage_factory(basic_block, csp_e, stage_block="bepc3"):
     if csp_e is None:
         return lambda c_in, c_out, n: RepBlock(c_in, c_out, n, basic_block)
-    return lambda c_in, c_out, n: BepC3(c_in, c_out, n, csp_e, basic_block)
+    return lambda c_in, c_out, n: csp_stage(stage_block)(c_in, c_out, n, csp_e, basic_block)
 
 
 class RepPAN(nn.Module):
@@ -22,10 +22,10 @@ class RepPAN(nn.Module):
     csp_e=None uses RepBlock stages (RepPANNeck); a float uses BepC3 stages (CSPRepPANNeck).
     """
 
-    def __init__(self, channels, repeats, basic_block, csp_e=None):
+    def __init__(self, channels, repeats, basic_block, csp_e=None, stage_block="bepc3"):
         super().__init__()
         c, n = channels, repeats
-        stage = _stage_factory(basic_block, csp_e)
+        stage = _stage_factory(basic_block, csp_e, stage_block)
         self.Rep_p4 = stage(c[3] + c[5], c[5], n[5])
         self.Rep_p3 = stage(c[2] + c[6], c[6], n[6])
         self.Rep_n3 = stage(c[6] + c[7], c[8], n[7])
@@ -54,8 +54,8 @@ class RepPAN(nn.Module):
 class CSPRepPAN(RepPAN):
     """RepPAN with BepC3 stages (v1 M/L)."""
 
-    def __init__(self, channels, repeats, basic_block, csp_e=0.5):
-        super().__init__(channels, repeats, basic_block, csp_e)
+    def __init__(self, channels, repeats, basic_block, csp_e=0.5, stage_block="bepc3"):
+        super().__init__(channels, repeats, basic_block, csp_e, stage_block)
 
 
 class RepBiFPAN(nn.Module):
@@ -64,10 +64,10 @@ class RepBiFPAN(nn.Module):
     csp_e=None uses RepBlock stages (RepBiFPANNeck); a float uses BepC3 stages (CSPRepBiFPANNeck).
     """
 
-    def __init__(self, channels, repeats, basic_block, csp_e=None):
+    def __init__(self, channels, repeats, basic_block, csp_e=None, stage_block="bepc3"):
         super().__init__()
         c, n = channels, repeats
-        stage = _stage_factory(basic_block, csp_e)
+        stage = _stage_factory(basic_block, csp_e, stage_block)
         self.reduce_layer0 = ConvBNAct(c[4], c[5], 1, 1)
         self.Bifusion0 = BiFusion([c[3], c[2]], c[5])
         self.Rep_p4 = stage(c[5], c[5], n[5])
@@ -96,5 +96,5 @@ class RepBiFPAN(nn.Module):
 class CSPRepBiFPAN(RepBiFPAN):
     """RepBiFPAN with BepC3 stages (3.0 M/L)."""
 
-    def __init__(self, channels, repeats, basic_block, csp_e=0.5):
-        super().__init__(channels, repeats, basic_block, csp_e)
+    def __init__(self, channels, repeats, basic_block, csp_e=0.5, stage_block="bepc3"):
+        super().__init__(channels, repeats, basic_block, csp_e, stage_block)

@@ -35,12 +35,12 @@ class YOLOv6(nn.Module):
         if cfg.backbone == "efficientrep":
             self.backbone = EfficientRep(ch, rep, block, cfg.fuse_p2, cfg.cspsppf)
         elif cfg.backbone == "cspbep":
-            self.backbone = CSPBepBackbone(ch, rep, block, cfg.csp_e, cfg.fuse_p2, cfg.cspsppf)
+            self.backbone = CSPBepBackbone(ch, rep, block, cfg.csp_e, cfg.fuse_p2, cfg.cspsppf, cfg.stage_block)
         else:
             raise ValueError(f"unknown backbone '{cfg.backbone}'")
         neck = {"reppan": RepPAN, "repbifpan": RepBiFPAN,
-                "csprep_pan": functools.partial(CSPRepPAN, csp_e=cfg.csp_e),
-                "csprep_bifpan": functools.partial(CSPRepBiFPAN, csp_e=cfg.csp_e)}[cfg.neck]
+                "csprep_pan": functools.partial(CSPRepPAN, csp_e=cfg.csp_e, stage_block=cfg.stage_block),
+                "csprep_bifpan": functools.partial(CSPRepBiFPAN, csp_e=cfg.csp_e, stage_block=cfg.stage_block)}[cfg.neck]
         if cfg.neck.endswith("bifpan") != cfg.fuse_p2:
             raise ValueError("BiFPAN necks need the backbone's P2 output (fuse_p2) and the others must not get it")
         self.neck = neck(ch, rep, block)

@@ -53,10 +53,12 @@ def _need(node, dotted, classes, path):
 
 def _stage_repeats(root, sd, dotted, kind, path):
     """Blocks in one stage, in the official count (a BepC3 of n holds n // 2 BottleReps: count them twice)."""
+    _need(root, dotted, {kind}, path)
     if kind == "RepBlock":
-        _need(root, dotted, {"RepBlock"}, path)
         return 1 + len(_indices(sd, dotted + ".block"))
-    _need(root, dotted, {"BepC3"}, path)
+    if kind == "MBLABlock":  # n // 2 BottleRep3s in its longest branch (models.blocks.mbla_branch_depths)
+        branches = _indices(sd, dotted + ".m")
+        return 2 * len(_indices(sd, f"{dotted}.m.{max(branches)}")) if branches else 0
     return 2 * (1 + len(_indices(sd, dotted + ".m.block")))
 
 
@@ -109,8 +111,9 @@ def read_yolov6(root, sd, path):
     if pool.startswith("Sim") == (block == "conv_silu"):
         raise fail(path, f"module 'backbone.ERBlock_5.2' is {pool}, whose activation does not match the {stem_cls} "
                          f"blocks around it")
-    stage = "RepBlock" if bb_cls == "EfficientRep" else "BepC3"
-    neck_stage = "BepC3" if neck_cls.startswith("CSP") else "RepBlock"
+    stage = "RepBlock" if bb_cls == "EfficientRep" else class_name(
+        _need(root, "backbone.ERBlock_2.1", {"BepC3", "MBLABlock"}, path))
+    neck_stage = stage if neck_cls.startswith("CSP") else "RepBlock"
     if neck_stage != stage:
         raise fail(path, f"module 'neck' is {neck_cls}, which does not pair with a {bb_cls} backbone here")
 
@@ -122,16 +125,17 @@ def read_yolov6(root, sd, path):
            _weight_shape(sd, "neck.downsample1", path, what)[0], _weight_shape(sd, "detect.stems.2", path, what)[1]]
     reps = [1] + [_stage_repeats(root, sd, f"backbone.ERBlock_{i}.1", stage, path) for i in range(2, 6)]
     reps += [_stage_repeats(root, sd, f"neck.{n}", neck_stage, path) for n in ("Rep_p4", "Rep_p3", "Rep_n3", "Rep_n4")]
-    csp_e = _csp_ratio(sd, path) if stage == "BepC3" else 0.5
+    csp_e = _csp_ratio(sd, path, stage) if stage != "RepBlock" else 0.5
     n_cls, reg_max, strides = _head(root, sd, path, 3)
     arch = {"family": "yolov6", "backbone": BACKBONES[bb_cls], "neck": NECKS[neck_cls], "block": block,
             "csp_e": csp_e, "fuse_p2": "BiFPAN" in neck_cls, "cspsppf": "CSP" in pool, "reg_max": reg_max,
-            "strides": strides, "channels": ch, "repeats": reps}
+            "strides": strides, "channels": ch, "repeats": reps,
+            "stage_block": "mbla" if stage == "MBLABlock" else "bepc3"}
     name = _known_name(arch, YOLOV6_CONFIGS)
     if name is None:
-        name = f"yolov6{_size_letter(ch)}-{BLOCK_SUFFIX[stem_cls]}"
+        name = f"yolov6{_size_letter(ch)}-{'mbla' if stage == 'MBLABlock' else BLOCK_SUFFIX[stem_cls]}"
     head = "DFL reg_max %d" % reg_max if reg_max else "ltrb"
-    desc = (f"{BLOCK_LABEL[stem_cls]}, {bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), "
+    desc = (f"{BLOCK_LABEL[stem_cls]}{' in MBLA stages' if stage == 'MBLABlock' else ''}, {bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), "
             f"widths {ch}, repeats {reps}")
     return arch, n_cls, name, desc
 
@@ -140,12 +144,18 @@ def read_yolov6(root, sd, path):
 CSP_RATIOS = (0.5, 2 / 3, 0.75, 1 / 3, 0.25, 1.0)
 
 
-def _csp_ratio(sd, path):
-    """The ratio e whose int(c_out * e) gives every BepC3's hidden width, as the official builder computes it."""
+def _csp_ratio(sd, path, kind):
+    """The ratio e whose int(c_out * e) gives every CSP stage's hidden width, as the official builder computes it
+    (BepC3: cv1 is the hidden width, cv3 the output; MBLABlock: cv1 is one hidden width per branch, cv2 the
+    output)."""
     stages = [f"backbone.ERBlock_{i}.1" for i in range(2, 6)] + [f"neck.{n}" for n in ("Rep_p4", "Rep_p3", "Rep_n3",
                                                                                         "Rep_n4")]
-    pairs = [(s, _weight_shape(sd, f"{s}.cv1", path, "a BepC3")[0], _weight_shape(sd, f"{s}.cv3", path, "a BepC3")[0])
-             for s in stages]
+    if kind == "MBLABlock":
+        pairs = [(s, _weight_shape(sd, f"{s}.cv1", path, "an MBLABlock")[0] // (len(_indices(sd, f"{s}.m")) + 1),
+                  _weight_shape(sd, f"{s}.cv2", path, "an MBLABlock")[0]) for s in stages]
+    else:
+        pairs = [(s, _weight_shape(sd, f"{s}.cv1", path, "a BepC3")[0], _weight_shape(sd, f"{s}.cv3", path, "a BepC3")[0])
+                 for s in stages]
     for e in CSP_RATIOS:
         if all(int(out * e) == hidden for _, hidden, out in pairs):
             return e

@@ -16,7 +16,8 @@ YOLOV6_CLASSES = frozenset({
     "RepPANNeck", "CSPRepPANNeck", "RepBiFPANNeck", "CSPRepBiFPANNeck", "Lite_EffiNeck", "Detect",
     "ConvModule", "ConvBNReLU", "ConvBNSiLU", "ConvBN", "ConvBNHS", "SiLU",
     "SPPFModule", "SimSPPF", "SPPF", "CSPSPPFModule", "SimCSPSPPF", "CSPSPPF", "Transpose",
-    "RepVGGBlock", "RealVGGBlock", "QARepVGGBlock", "QARepVGGBlockV2", "RepBlock", "BottleRep", "BepC3", "BiFusion",
+    "RepVGGBlock", "RealVGGBlock", "QARepVGGBlock", "QARepVGGBlockV2", "RepBlock", "BottleRep", "BottleRep3", "BepC3",
+    "MBLABlock", "BiFusion",
     "SEBlock", "Lite_EffiBlockS1", "Lite_EffiBlockS2", "DPBlock", "DarknetBlock", "CSPBlock",
 })
 TORCH_CLASSES = frozenset({
