@@ -23,7 +23,7 @@ from yolov6_edge.models import build_model
 from yolov6_edge.models.configs import YOLOV6_CONFIGS
 from yolov6_edge.models.efficientrep import CSPBepBackbone, EfficientRep
 from yolov6_edge.models.head import EfficientDecoupledHead
-from yolov6_edge.models.reppan import CSPRepBiFPAN, CSPRepPAN, RepBiFPAN, RepPAN
+from yolov6_edge.models.reppan import CSPRepBiFPAN, CSPRepBiFPAN6, CSPRepPAN, RepBiFPAN, RepBiFPAN6, RepPAN
 from yolov6_edge.models.yolov6 import YOLOv6, build_yolov6
 from yolov6_edge.weights.checkpoint import load_checkpoint, save_checkpoint
 from yolov6_edge.weights.official import infer_model_name, map_official_keys
@@ -164,6 +164,7 @@ OFFICIAL_NAMES = {
     CSPBepBackbone: ("yolov6.models.efficientrep", "CSPBepBackbone"),
     RepPAN: ("yolov6.models.reppan", "RepPANNeck"), CSPRepPAN: ("yolov6.models.reppan", "CSPRepPANNeck"),
     RepBiFPAN: ("yolov6.models.reppan", "RepBiFPANNeck"), CSPRepBiFPAN: ("yolov6.models.reppan", "CSPRepBiFPANNeck"),
+    RepBiFPAN6: ("yolov6.models.reppan", "RepBiFPANNeck6"), CSPRepBiFPAN6: ("yolov6.models.reppan", "CSPRepBiFPANNeck_P6"),
     EfficientDecoupledHead: ("yolov6.models.effidehead", "Detect"), YOLOv6: ("yolov6.models.yolo", "Model"),
 }
 # Pooling blocks are wrappers around an inner module in the official code.
@@ -190,7 +191,10 @@ def to_official(m, cls, fuse_ab=False, inside_repvgg=False):
         setattr(outer, attr, inner)
         return outer
     if type(m) in OFFICIAL_NAMES:
-        obj = _new(cls(*OFFICIAL_NAMES[type(m)]))
+        module, name = OFFICIAL_NAMES[type(m)]
+        if getattr(m, "n_stages", 4) == 5:  # P6 backbones are other classes in the official code
+            name = {"EfficientRep": "EfficientRep6", "CSPBepBackbone": "CSPBepBackbone_P6"}[name]
+        obj = _new(cls(module, name))
     elif isinstance(m, (nn.Sequential, nn.ModuleList)):
         obj = type(m)()
     else:

@@ -138,6 +138,7 @@ def test_info_says_variant_and_dropped():
 
 SMALL = {"family": "yolov6", "fuse_p2": True, "cspsppf": True, "reg_max": 16, "strides": [8, 16, 32],
          "channels": [8, 16, 16, 32, 32, 16, 8, 8, 16, 16, 32]}
+SMALL6 = dict(SMALL, p6=True, strides=[8, 16, 32, 64], channels=[8, 16, 16, 32, 32, 48, 32, 16, 16, 16, 32, 48])
 
 
 @pytest.mark.parametrize("arch", [
@@ -153,17 +154,21 @@ SMALL = {"family": "yolov6", "fuse_p2": True, "cspsppf": True, "reg_max": 16, "s
          repeats=[1, 2, 4, 2, 2, 2, 2, 2, 2]),                                     # QARepVGG (v1) in BepC3
     dict(SMALL, backbone="cspbep", neck="csprep_bifpan", block="conv_silu", csp_e=0.5, stage_block="mbla",
          cspsppf=False, repeats=[1, 2, 8, 4, 2, 4, 4, 4, 8]),                      # MBLA (S..X)
-], ids=["base-ns", "base-ml", "opt", "qa2", "qa1-csp", "mbla"])
+    dict(SMALL6, backbone="efficientrep", neck="repbifpan6", block="repvgg", csp_e=0.5, reg_max=0,
+         repeats=[1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]),                            # P6 N6/S6
+    dict(SMALL6, backbone="cspbep", neck="csprep_bifpan6", block="conv_silu", csp_e=0.5, cspsppf=False,
+         repeats=[1, 2, 2, 4, 2, 2, 2, 2, 2, 2, 2, 2]),                            # P6 M6/L6
+], ids=["base-ns", "base-ml", "opt", "qa2", "qa1-csp", "mbla", "p6-ns", "p6-ml"])
 def test_fused_equals_unfused_for_new_block_types(arch):
     model = randomize_(build_from_arch("t", arch, num_classes=5), seed=3).eval()
-    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = model(x)
         model.fuse()
         got = model(x)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    for a, b in zip(ref, got):
-        assert (a - b).abs().max() <= 1e-4
+    for a, b in zip(ref, got):  # boxes run to hundreds of pixels here: float32 rounding scales with them
+        assert (a - b).abs().max() <= 1e-4 + 1e-5 * a.abs().max()
 
 
 def test_train_starts_from_an_official_checkpoint(tmp_path, capsys):
@@ -191,7 +196,9 @@ def test_train_starts_from_an_official_checkpoint(tmp_path, capsys):
           repeats=[1, 2, 3, 2, 1, 2, 2, 2, 2], stage_block="bepc3"), "yolov6-qa", "QARepVGG-V2"),
     (dict(SMALL, backbone="cspbep", neck="csprep_bifpan", block="conv_silu", csp_e=0.5, stage_block="mbla",
           cspsppf=False, repeats=[1, 2, 8, 4, 2, 4, 4, 4, 8]), "yolov6-mbla", "MBLA"),
-], ids=["qarepvgg2", "mbla"])
+    (dict(SMALL6, backbone="cspbep", neck="csprep_bifpan6", block="repvgg", csp_e=2 / 3, stage_block="bepc3",
+          cspsppf=False, repeats=[1, 2, 2, 4, 2, 2, 2, 2, 2, 2, 2, 2]), "yolov6-p6", "P6"),
+], ids=["qarepvgg2", "mbla", "p6"])
 def test_new_block_standin_is_read_from_its_tree(tmp_path, arch, name, label):
     # Official-layout stand-ins (classes named as the official code names them).
     from test_checkpoint import _half_rounded, save_official
@@ -199,7 +206,7 @@ def test_new_block_standin_is_read_from_its_tree(tmp_path, arch, name, label):
     src = _half_rounded(randomize_(build_from_arch("src", arch, num_classes=80), seed=2)).eval()
     model, info = load_checkpoint(save_official(tmp_path / "m.pt", None, src))
     assert info["model_name"] == name and label in info["variant"] and info["arch"] == src.arch
-    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(1))
+    x = torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         for a, b in zip(src(x), model.eval()(x)):
             assert (a - b).abs().max() <= 1e-4

@@ -35,8 +35,12 @@ def build_from_arch(name: str, arch: dict, num_classes: int = 80, names=None):
 
 
 def default_input_size(model_name) -> tuple:
-    """(H, W) a model runs at unless told otherwise: YOLOv6Lite is published and evaluated at 320, the rest
-    at 640."""
+    """(H, W) a model runs at unless told otherwise: YOLOv6Lite is published and evaluated at 320, P6 models at
+    1280, the rest at 640."""
+    import re
+
+    if re.match(r"yolov6[ntsmlx]?6($|-)", str(model_name)):  # P6 models (N6/S6/M6/L6) are trained at 1280
+        return (1280, 1280)
     return (320, 320) if str(model_name).startswith("yolov6lite") else (640, 640)
 
 

@@ -11,6 +11,9 @@ BACKBONE_REPEATS = (1, 6, 12, 18, 6)
 BACKBONE_CHANNELS = (64, 128, 256, 512, 1024)
 NECK_REPEATS = (12, 12, 12, 12)
 NECK_CHANNELS = (256, 128, 128, 256, 256, 512)
+# P6 models (N6/S6/M6/L6: a stride-64 level, 1280 input): 6 backbone and 6 neck widths, 12 repeats.
+P6_REPEATS = (1, 6, 12, 18, 6, 6) + (12,) * 6
+P6_CHANNELS = (64, 128, 256, 512, 768, 1024) + (512, 256, 128, 256, 512, 1024)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class YOLOv6Config:
     channels_list: tuple = None
     repeats_list: tuple = None
     stage_block: str = "bepc3"  # CSP stage of cspbep / csp necks: "bepc3" or "mbla" (MBLABlock)
+    p6: bool = False            # five backbone stages and a 4-level neck/head (strides 8..64)
 
     @property
     def repeats(self) -> list:
@@ -54,7 +58,7 @@ class YOLOv6Config:
                 "csp_e": float(self.csp_e), "fuse_p2": bool(self.fuse_p2), "cspsppf": bool(self.cspsppf),
                 "reg_max": int(self.reg_max), "strides": [int(s) for s in self.strides],
                 "channels": [int(c) for c in self.channels], "repeats": [int(n) for n in self.repeats],
-                "stage_block": self.stage_block}
+                "stage_block": self.stage_block, "p6": bool(self.p6)}
 
     @classmethod
     def from_arch(cls, name: str, arch: dict) -> "YOLOv6Config":
@@ -63,10 +67,10 @@ class YOLOv6Config:
                    tuple(int(s) for s in arch["strides"]),
                    channels_list=tuple(int(c) for c in arch["channels"]),
                    repeats_list=tuple(int(n) for n in arch["repeats"]),
-                   stage_block=str(arch.get("stage_block", "bepc3")))
+                   stage_block=str(arch.get("stage_block", "bepc3")), p6=bool(arch.get("p6", False)))
 
 
-NECKS = ("reppan", "csprep_pan", "repbifpan", "csprep_bifpan")
+NECKS = ("reppan", "csprep_pan", "repbifpan", "csprep_bifpan")  # (+ the P6 forms of the BiFPAN ones)
 
 YOLOV6_CONFIGS = {
     # 3.0 release: BiFPAN necks with P2 fusion; N/S use CSP-SPPF; M/L are CSP models with DFL (reg_max 16).

@@ -8,7 +8,7 @@ from .blocks import QARepVGGBlock, RepVGGBlock, conv_relu_block, conv_silu_block
 from .configs import YOLOV6_CONFIGS, YOLOv6Config
 from .efficientrep import CSPBepBackbone, EfficientRep
 from .head import EfficientDecoupledHead
-from .reppan import CSPRepBiFPAN, CSPRepPAN, RepBiFPAN, RepPAN
+from .reppan import CSPRepBiFPAN, CSPRepBiFPAN6, CSPRepPAN, RepBiFPAN, RepBiFPAN6, RepPAN
 
 
 def _basic_block(kind):
@@ -40,12 +40,18 @@ class YOLOv6(nn.Module):
             raise ValueError(f"unknown backbone '{cfg.backbone}'")
         neck = {"reppan": RepPAN, "repbifpan": RepBiFPAN,
                 "csprep_pan": functools.partial(CSPRepPAN, csp_e=cfg.csp_e, stage_block=cfg.stage_block),
-                "csprep_bifpan": functools.partial(CSPRepBiFPAN, csp_e=cfg.csp_e, stage_block=cfg.stage_block)}[cfg.neck]
-        if cfg.neck.endswith("bifpan") != cfg.fuse_p2:
+                "csprep_bifpan": functools.partial(CSPRepBiFPAN, csp_e=cfg.csp_e, stage_block=cfg.stage_block),
+                "repbifpan6": RepBiFPAN6,
+                "csprep_bifpan6": functools.partial(CSPRepBiFPAN6, csp_e=cfg.csp_e, stage_block=cfg.stage_block),
+                }[cfg.neck]
+        if cfg.neck.endswith("6") != cfg.p6 or len(ch) != (12 if cfg.p6 else 11):
+            raise ValueError("P6 models need a P6 neck and 12 widths / repeats; the others 11")
+        if cfg.neck.rstrip("6").endswith("bifpan") != cfg.fuse_p2:
             raise ValueError("BiFPAN necks need the backbone's P2 output (fuse_p2) and the others must not get it")
         self.neck = neck(ch, rep, block)
         # Attribute name `detect` matches the official layout (detect.stems.0..., detect.cls_preds.0...).
-        self.detect = EfficientDecoupledHead([ch[6], ch[8], ch[10]], num_classes, cfg.reg_max, cfg.strides)
+        head_channels = ch[8:12] if cfg.p6 else [ch[6], ch[8], ch[10]]
+        self.detect = EfficientDecoupledHead(head_channels, num_classes, cfg.reg_max, cfg.strides)
         self.cfg = cfg
         self.model_name = cfg.name
         self.num_classes = num_classes

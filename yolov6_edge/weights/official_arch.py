@@ -12,9 +12,13 @@ import torch
 from ..errors import fail
 from .official_tree import child, class_name
 
-BACKBONES = {"EfficientRep": "efficientrep", "CSPBepBackbone": "cspbep"}
+BACKBONES = {"EfficientRep": "efficientrep", "CSPBepBackbone": "cspbep",
+             "EfficientRep6": "efficientrep", "CSPBepBackbone_P6": "cspbep"}
 NECKS = {"RepPANNeck": "reppan", "CSPRepPANNeck": "csprep_pan", "RepBiFPANNeck": "repbifpan",
-         "CSPRepBiFPANNeck": "csprep_bifpan"}
+         "CSPRepBiFPANNeck": "csprep_bifpan", "RepBiFPANNeck6": "repbifpan6", "CSPRepBiFPANNeck_P6": "csprep_bifpan6"}
+P6_BACKBONES = ("EfficientRep6", "CSPBepBackbone_P6")
+NECK_STAGES = ("Rep_p4", "Rep_p3", "Rep_n3", "Rep_n4")
+P6_NECK_STAGES = ("Rep_p5", "Rep_p4", "Rep_p3", "Rep_n4", "Rep_n5", "Rep_n6")
 # Official basic block class (training_mode) -> ours. RealVGGBlock (RepOptimizer-trained) and ConvBNReLU (base
 # models) are both conv + BN + ReLU.
 BLOCKS = {"RepVGGBlock": "repvgg", "ConvBNSiLU": "conv_silu", "ConvBNReLU": "conv_relu", "RealVGGBlock": "conv_relu",
@@ -93,7 +97,7 @@ def _head(root, sd, path, levels):
     nl = len(_indices(sd, "detect.cls_preds"))
     if nl != levels or len(strides) != levels:
         raise fail(path, f"module 'detect' has {nl} levels and strides {strides}; this layout builds {levels}-level "
-                         f"heads only (P6 models are not supported yet)")
+                         f"heads here")
     return n_cls, reg_max, strides
 
 
@@ -105,13 +109,18 @@ def read_yolov6(root, sd, path):
     neck_cls = class_name(_need(root, "neck", set(NECKS), path))
     stem_cls = class_name(_need(root, "backbone.stem", set(BLOCKS), path))
     block = BLOCKS[stem_cls]
-    for i in range(2, 6):  # every stride-2 block is the same basic block as the stem
+    p6 = bb_cls in P6_BACKBONES
+    if p6 != neck_cls.endswith(("6", "_P6")):
+        raise fail(path, f"module 'neck' is {neck_cls}, which does not pair with a {bb_cls} backbone")
+    last = 6 if p6 else 5  # ERBlock_2..last: the stride-2 stages
+    for i in range(2, last + 1):  # every stride-2 block is the same basic block as the stem
         _need(root, f"backbone.ERBlock_{i}.0", {stem_cls}, path)
-    pool = class_name(_need(root, "backbone.ERBlock_5.2", {"SimSPPF", "SPPF", "SimCSPSPPF", "CSPSPPF"}, path))
+    pool = class_name(_need(root, f"backbone.ERBlock_{last}.2", {"SimSPPF", "SPPF", "SimCSPSPPF", "CSPSPPF"}, path))
     if pool.startswith("Sim") == (block == "conv_silu"):
-        raise fail(path, f"module 'backbone.ERBlock_5.2' is {pool}, whose activation does not match the {stem_cls} "
-                         f"blocks around it")
-    stage = "RepBlock" if bb_cls == "EfficientRep" else class_name(
+        raise fail(path, f"module 'backbone.ERBlock_{last}.2' is {pool}, whose activation does not match the "
+                         f"{stem_cls} blocks around it")
+    neck_stages = P6_NECK_STAGES if p6 else NECK_STAGES
+    stage = "RepBlock" if bb_cls in ("EfficientRep", "EfficientRep6") else class_name(
         _need(root, "backbone.ERBlock_2.1", {"BepC3", "MBLABlock"}, path))
     neck_stage = stage if neck_cls.startswith("CSP") else "RepBlock"
     if neck_stage != stage:
@@ -119,23 +128,38 @@ def read_yolov6(root, sd, path):
 
     what = "an EfficientRep / Rep-PAN model"
     ch = [_weight_shape(sd, "backbone.stem", path, what)[0]]
-    ch += [_weight_shape(sd, f"backbone.ERBlock_{i}.0", path, what)[0] for i in range(2, 6)]
-    ch += [_weight_shape(sd, "neck.reduce_layer0", path, what)[0], _weight_shape(sd, "neck.reduce_layer1", path, what)[0],
-           _weight_shape(sd, "neck.downsample2", path, what)[0], _weight_shape(sd, "detect.stems.1", path, what)[1],
-           _weight_shape(sd, "neck.downsample1", path, what)[0], _weight_shape(sd, "detect.stems.2", path, what)[1]]
-    reps = [1] + [_stage_repeats(root, sd, f"backbone.ERBlock_{i}.1", stage, path) for i in range(2, 6)]
-    reps += [_stage_repeats(root, sd, f"neck.{n}", neck_stage, path) for n in ("Rep_p4", "Rep_p3", "Rep_n3", "Rep_n4")]
-    csp_e = _csp_ratio(sd, path, stage) if stage != "RepBlock" else 0.5
-    n_cls, reg_max, strides = _head(root, sd, path, 3)
+    ch += [_weight_shape(sd, f"backbone.ERBlock_{i}.0", path, what)[0] for i in range(2, last + 1)]
+    if p6:
+        ch += [_weight_shape(sd, f"neck.reduce_layer{i}", path, what)[0] for i in range(3)]
+        ch += [_weight_shape(sd, f"detect.stems.{i}", path, what)[1] for i in range(1, 4)]
+    else:
+        ch += [_weight_shape(sd, "neck.reduce_layer0", path, what)[0],
+               _weight_shape(sd, "neck.reduce_layer1", path, what)[0],
+               _weight_shape(sd, "neck.downsample2", path, what)[0], _weight_shape(sd, "detect.stems.1", path, what)[1],
+               _weight_shape(sd, "neck.downsample1", path, what)[0], _weight_shape(sd, "detect.stems.2", path, what)[1]]
+    for i, (mine, theirs) in enumerate(((6, 3), (7, 2), (8, 1)) if p6 else ()):
+        # The official P6 neck sizes each BiFusion's finer input by its own width: it only runs when they agree.
+        if ch[mine] != ch[theirs]:
+            raise fail(path, f"module 'neck.Bifusion{i}' takes {ch[mine]} channels from a {ch[theirs]}-channel "
+                             f"backbone stage: a P6 layout that cannot run")
+    reps = [1] + [_stage_repeats(root, sd, f"backbone.ERBlock_{i}.1", stage, path) for i in range(2, last + 1)]
+    reps += [_stage_repeats(root, sd, f"neck.{n}", neck_stage, path) for n in neck_stages]
+    stage_paths = [f"backbone.ERBlock_{i}.1" for i in range(2, last + 1)] + [f"neck.{n}" for n in neck_stages]
+    csp_e = _csp_ratio(sd, path, stage, stage_paths) if stage != "RepBlock" else 0.5
+    n_cls, reg_max, strides = _head(root, sd, path, 4 if p6 else 3)
     arch = {"family": "yolov6", "backbone": BACKBONES[bb_cls], "neck": NECKS[neck_cls], "block": block,
             "csp_e": csp_e, "fuse_p2": "BiFPAN" in neck_cls, "cspsppf": "CSP" in pool, "reg_max": reg_max,
             "strides": strides, "channels": ch, "repeats": reps,
-            "stage_block": "mbla" if stage == "MBLABlock" else "bepc3"}
+            "stage_block": "mbla" if stage == "MBLABlock" else "bepc3", "p6": p6}
     name = _known_name(arch, YOLOV6_CONFIGS)
-    if name is None:
+    if name is None and p6:
+        letter = _size_letter(ch, p6)
+        standard = block == ("conv_silu" if letter == "l" else "repvgg")
+        name = (f"yolov6{letter}6" if letter else "yolov6-p6") + ("" if standard else f"-{BLOCK_SUFFIX[stem_cls]}")
+    elif name is None:
         name = f"yolov6{_size_letter(ch)}-{'mbla' if stage == 'MBLABlock' else BLOCK_SUFFIX[stem_cls]}"
     head = "DFL reg_max %d" % reg_max if reg_max else "ltrb"
-    desc = (f"{BLOCK_LABEL[stem_cls]}{' in MBLA stages' if stage == 'MBLABlock' else ''}, {bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), "
+    desc = (f"{'P6 (4 levels to stride 64), ' if p6 else ''}{BLOCK_LABEL[stem_cls]}{' in MBLA stages' if stage == 'MBLABlock' else ''}, {bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), "
             f"widths {ch}, repeats {reps}")
     return arch, n_cls, name, desc
 
@@ -144,12 +168,10 @@ def read_yolov6(root, sd, path):
 CSP_RATIOS = (0.5, 2 / 3, 0.75, 1 / 3, 0.25, 1.0)
 
 
-def _csp_ratio(sd, path, kind):
+def _csp_ratio(sd, path, kind, stages):
     """The ratio e whose int(c_out * e) gives every CSP stage's hidden width, as the official builder computes it
     (BepC3: cv1 is the hidden width, cv3 the output; MBLABlock: cv1 is one hidden width per branch, cv2 the
     output)."""
-    stages = [f"backbone.ERBlock_{i}.1" for i in range(2, 6)] + [f"neck.{n}" for n in ("Rep_p4", "Rep_p3", "Rep_n3",
-                                                                                        "Rep_n4")]
     if kind == "MBLABlock":
         pairs = [(s, _weight_shape(sd, f"{s}.cv1", path, "an MBLABlock")[0] // (len(_indices(sd, f"{s}.m")) + 1),
                   _weight_shape(sd, f"{s}.cv2", path, "an MBLABlock")[0]) for s in stages]
@@ -168,12 +190,13 @@ def _csp_ratio(sd, path, kind):
 SIZES = {0.25: "n", 0.375: "t", 0.5: "s", 0.75: "m", 1.0: "l", 1.25: "x"}
 
 
-def _size_letter(channels):
+def _size_letter(channels, p6=False):
     """n/t/s/m/l/x when every width is the official rounding of the base widths at that multiplier, else ''."""
-    from ..models.configs import YOLOv6Config
+    from ..models.configs import P6_CHANNELS, YOLOv6Config
 
+    extra = {"base_channels": P6_CHANNELS} if p6 else {}
     for width, letter in SIZES.items():
-        if YOLOv6Config("probe", 1.0, width, "efficientrep", "reppan").channels == list(channels):
+        if YOLOv6Config("probe", 1.0, width, "efficientrep", "reppan", **extra).channels == list(channels):
             return letter
     return ""
 
@@ -188,6 +211,8 @@ def _canonical(arch):
 
 
 def _known_name(arch, configs):
+    if arch.get("p6"):
+        return None  # no named P6 configs of ours
     for name, cfg in configs.items():
         known = cfg.to_arch()
         hidden = int(known["channels"][1] * known["csp_e"]) == int(arch["channels"][1] * arch["csp_e"])

@@ -12,8 +12,9 @@ from ..errors import fail
 
 # Official model classes (yolov6.*) and torch.nn classes a YOLOv6 / YOLOv6Lite model is made of.
 YOLOV6_CLASSES = frozenset({
-    "Model", "EfficientRep", "CSPBepBackbone", "Lite_EffiBackbone",
+    "Model", "EfficientRep", "CSPBepBackbone", "Lite_EffiBackbone", "EfficientRep6", "CSPBepBackbone_P6",
     "RepPANNeck", "CSPRepPANNeck", "RepBiFPANNeck", "CSPRepBiFPANNeck", "Lite_EffiNeck", "Detect",
+    "RepBiFPANNeck6", "CSPRepBiFPANNeck_P6",
     "ConvModule", "ConvBNReLU", "ConvBNSiLU", "ConvBN", "ConvBNHS", "SiLU",
     "SPPFModule", "SimSPPF", "SPPF", "CSPSPPFModule", "SimCSPSPPF", "CSPSPPF", "Transpose",
     "RepVGGBlock", "RealVGGBlock", "QARepVGGBlock", "QARepVGGBlockV2", "RepBlock", "BottleRep", "BottleRep3", "BepC3",
