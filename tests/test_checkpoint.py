@@ -313,6 +313,16 @@ def test_official_class_off_the_allow_list_is_refused(tmp_path):
     assert "\n" not in msg
 
 
+def test_official_release_010_objectness_head_is_refused(tmp_path):
+    src = build_yolov6("yolov6n-v1", num_classes=80)
+    with fake_yolov6_package() as cls:
+        official = to_official(copy.deepcopy(src), cls)
+        official.detect.obj_preds = nn.ModuleList(nn.Conv2d(c.in_channels, 1, 1) for c in src.detect.cls_preds)
+        torch.save({"model": official.half(), "ema": None, "epoch": 3}, tmp_path / "v010.pt")
+    with pytest.raises(Yolov6EdgeError, match=r"v010.pt: module 'detect.obj_preds': the release 0.1.0 head"):
+        load_checkpoint(tmp_path / "v010.pt")
+
+
 def test_official_plain_state_dict_uses_the_named_configs(tmp_path):
     src = _half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=6)).eval()
     with fake_yolov6_package() as cls:

@@ -158,7 +158,9 @@ SMALL6 = dict(SMALL, p6=True, strides=[8, 16, 32, 64], channels=[8, 16, 16, 32, 
          repeats=[1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]),                            # P6 N6/S6
     dict(SMALL6, backbone="cspbep", neck="csprep_bifpan6", block="conv_silu", csp_e=0.5, cspsppf=False,
          repeats=[1, 2, 2, 4, 2, 2, 2, 2, 2, 2, 2, 2]),                            # P6 M6/L6
-], ids=["base-ns", "base-ml", "opt", "qa2", "qa1-csp", "mbla", "p6-ns", "p6-ml"])
+    dict(SMALL, backbone="cspbep", neck="csprep_pan", block="conv_silu_bias", csp_e=0.5, fuse_p2=False,
+         cspsppf=False, repeats=[1, 2, 4, 2, 2, 2, 2, 2, 2]),                      # release 0.2.0 L (ConvWrapper)
+], ids=["base-ns", "base-ml", "opt", "qa2", "qa1-csp", "mbla", "p6-ns", "p6-ml", "v2.0-l"])
 def test_fused_equals_unfused_for_new_block_types(arch):
     model = randomize_(build_from_arch("t", arch, num_classes=5), seed=3).eval()
     x = torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(1))

@@ -29,9 +29,9 @@ def make_act(act: str) -> nn.Module:
 class ConvBNAct(nn.Module):
     """Conv2d (no bias) + BatchNorm2d + activation; fuse() folds the BN into the conv."""
 
-    def __init__(self, c_in, c_out, k=3, s=1, p=None, g=1, act="relu"):
+    def __init__(self, c_in, c_out, k=3, s=1, p=None, g=1, act="relu", bias=False):
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2 if p is None else p, groups=g, bias=False)
+        self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2 if p is None else p, groups=g, bias=bias)
         self.bn = nn.BatchNorm2d(c_out)
         self.act = make_act(act)
 
@@ -66,6 +66,24 @@ def conv_relu_block(c_in, c_out, k=3, s=1):
     """The basic block of the base models (ConvBNReLU) and of RepOpt-trained ones (RealVGGBlock): both are a
     plain conv + BN + ReLU."""
     return ConvBNAct(c_in, c_out, k, s, act="relu")
+
+
+def conv_silu_bias_block(c_in, c_out, k=3, s=1):
+    """conv_silu as release 0.2.0 built it (ConvWrapper): the conv keeps a bias in front of its BN."""
+    return ConvBNAct(c_in, c_out, k, s, act="silu", bias=True)
+
+
+def conv_relu_bias_block(c_in, c_out, k=3, s=1):
+    """The ReLU form of release 0.2.0 (SimConvWrapper), bias included."""
+    return ConvBNAct(c_in, c_out, k, s, act="relu", bias=True)
+
+
+# Activation of the 1x1 convs around a stage (BepC3, MBLA, SPPF) follows the basic block's.
+conv_silu_block.act = conv_silu_bias_block.act = "silu"
+
+
+def block_act(basic_block) -> str:
+    return getattr(basic_block, "act", "relu")
 
 
 class RepVGGBlock(nn.Module):
@@ -213,7 +231,7 @@ class BepC3(nn.Module):
     def __init__(self, c_in, c_out, n=1, e=0.5, basic_block=RepVGGBlock):
         super().__init__()
         c_ = int(c_out * e)
-        act = "silu" if basic_block is conv_silu_block else "relu"
+        act = block_act(basic_block)
         self.cv1 = ConvBNAct(c_in, c_, 1, 1, act=act)
         self.cv2 = ConvBNAct(c_in, c_, 1, 1, act=act)
         self.cv3 = ConvBNAct(2 * c_, c_out, 1, 1, act=act)
@@ -265,7 +283,7 @@ class MBLABlock(nn.Module):
         super().__init__()
         depths = mbla_branch_depths(n)
         self.c = int(c_out * e)
-        act = "silu" if basic_block is conv_silu_block else "relu"
+        act = block_act(basic_block)
         branches = len(depths) + 1
         self.cv1 = ConvBNAct(c_in, branches * self.c, 1, 1, act=act)
         self.cv2 = ConvBNAct((sum(depths) + branches) * self.c, c_out, 1, 1, act=act)

@@ -5,11 +5,11 @@ Both return the stage outputs at strides 8, 16, 32 (and 4 first when fuse_p2, fo
 """
 from torch import nn
 
-from .blocks import CSPSPPF, SPPF, RepBlock, SimCSPSPPF, SimSPPF, conv_silu_block, csp_stage, fuse_children
+from .blocks import CSPSPPF, SPPF, RepBlock, SimCSPSPPF, SimSPPF, block_act, csp_stage, fuse_children
 
 
 def _pool_layer(basic_block, cspsppf):
-    silu = basic_block is conv_silu_block
+    silu = block_act(basic_block) == "silu"
     if cspsppf:
         return CSPSPPF if silu else SimCSPSPPF
     return SPPF if silu else SimSPPF

@@ -4,7 +4,8 @@ import functools
 from torch import nn
 
 from ..datasets.coco_names import COCO_NAMES
-from .blocks import QARepVGGBlock, RepVGGBlock, conv_relu_block, conv_silu_block, qarepvgg_v1_block
+from .blocks import (QARepVGGBlock, RepVGGBlock, conv_relu_bias_block, conv_relu_block, conv_silu_bias_block,
+                     conv_silu_block, qarepvgg_v1_block)
 from .configs import YOLOV6_CONFIGS, YOLOv6Config
 from .efficientrep import CSPBepBackbone, EfficientRep
 from .head import EfficientDecoupledHead
@@ -18,6 +19,10 @@ def _basic_block(kind):
         return conv_silu_block
     if kind == "conv_relu":
         return conv_relu_block
+    if kind == "conv_silu_bias":
+        return conv_silu_bias_block
+    if kind == "conv_relu_bias":
+        return conv_relu_bias_block
     if kind == "qarepvgg2":
         return QARepVGGBlock
     if kind == "qarepvgg":

@@ -22,14 +22,17 @@ P6_NECK_STAGES = ("Rep_p5", "Rep_p4", "Rep_p3", "Rep_n4", "Rep_n5", "Rep_n6")
 # Official basic block class (training_mode) -> ours. RealVGGBlock (RepOptimizer-trained) and ConvBNReLU (base
 # models) are both conv + BN + ReLU.
 BLOCKS = {"RepVGGBlock": "repvgg", "ConvBNSiLU": "conv_silu", "ConvBNReLU": "conv_relu", "RealVGGBlock": "conv_relu",
-          "QARepVGGBlock": "qarepvgg", "QARepVGGBlockV2": "qarepvgg2"}
+          "QARepVGGBlock": "qarepvgg", "QARepVGGBlockV2": "qarepvgg2",
+          "ConvWrapper": "conv_silu_bias", "SimConvWrapper": "conv_relu_bias"}  # the last two: release 0.2.0
 # Name suffix for a layout that is none of our named configs, by its basic block.
 BLOCK_LABEL = {"ConvBNReLU": "base model (ConvBNReLU blocks)",
                "RealVGGBlock": "RepOptimizer-trained (RealVGGBlock plain blocks)",
                "RepVGGBlock": "RepVGG blocks", "ConvBNSiLU": "ConvBNSiLU blocks",
-               "QARepVGGBlock": "QARepVGG blocks", "QARepVGGBlockV2": "QARepVGG-V2 blocks"}
+               "QARepVGGBlock": "QARepVGG blocks", "QARepVGGBlockV2": "QARepVGG-V2 blocks",
+               "ConvWrapper": "release 0.2.0 ConvWrapper blocks (SiLU, conv bias)",
+               "SimConvWrapper": "release 0.2.0 SimConvWrapper blocks (ReLU, conv bias)"}
 BLOCK_SUFFIX = {"ConvBNReLU": "base", "RealVGGBlock": "opt", "ConvBNSiLU": "silu", "RepVGGBlock": "custom",
-                "QARepVGGBlock": "qa1", "QARepVGGBlockV2": "qa"}
+                "QARepVGGBlock": "qa1", "QARepVGGBlockV2": "qa", "ConvWrapper": "v2.0", "SimConvWrapper": "v2.0-relu"}
 
 
 def _weight_shape(sd, prefix, path, what):
@@ -68,6 +71,9 @@ def _stage_repeats(root, sd, dotted, kind, path):
 
 def _head(root, sd, path, levels):
     det = _need(root, "detect", {"Detect"}, path)
+    if child(det, "obj_preds") is not None:
+        raise fail(path, "module 'detect.obj_preds': the release 0.1.0 head (objectness branch) decodes boxes "
+                         "differently from every later release; not supported")
     attrs = det.__dict__
     n_cls = _weight_shape(sd, "detect.cls_preds.0", path, "a YOLOv6 head")[0]
     nc = attrs.get("nc")
@@ -116,7 +122,7 @@ def read_yolov6(root, sd, path):
     for i in range(2, last + 1):  # every stride-2 block is the same basic block as the stem
         _need(root, f"backbone.ERBlock_{i}.0", {stem_cls}, path)
     pool = class_name(_need(root, f"backbone.ERBlock_{last}.2", {"SimSPPF", "SPPF", "SimCSPSPPF", "CSPSPPF"}, path))
-    if pool.startswith("Sim") == (block == "conv_silu"):
+    if pool.startswith("Sim") == block.startswith("conv_silu"):
         raise fail(path, f"module 'backbone.ERBlock_{last}.2' is {pool}, whose activation does not match the "
                          f"{stem_cls} blocks around it")
     neck_stages = P6_NECK_STAGES if p6 else NECK_STAGES
@@ -154,7 +160,7 @@ def read_yolov6(root, sd, path):
     name = _known_name(arch, YOLOV6_CONFIGS)
     if name is None and p6:
         letter = _size_letter(ch, p6)
-        standard = block == ("conv_silu" if letter == "l" else "repvgg")
+        standard = block == ("conv_silu" if letter == "l" else "repvgg")  # as configs/yolov6*6.py train them
         name = (f"yolov6{letter}6" if letter else "yolov6-p6") + ("" if standard else f"-{BLOCK_SUFFIX[stem_cls]}")
     elif name is None:
         name = f"yolov6{_size_letter(ch)}-{'mbla' if stage == 'MBLABlock' else BLOCK_SUFFIX[stem_cls]}"

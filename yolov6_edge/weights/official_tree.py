@@ -19,6 +19,7 @@ YOLOV6_CLASSES = frozenset({
     "SPPFModule", "SimSPPF", "SPPF", "CSPSPPFModule", "SimCSPSPPF", "CSPSPPF", "Transpose",
     "RepVGGBlock", "RealVGGBlock", "QARepVGGBlock", "QARepVGGBlockV2", "RepBlock", "BottleRep", "BottleRep3", "BepC3",
     "MBLABlock", "BiFusion",
+    "Conv", "SimConv", "ConvWrapper", "SimConvWrapper", "Conv_C3",  # release 0.1.0 / 0.2.0 names
     "SEBlock", "Lite_EffiBlockS1", "Lite_EffiBlockS2", "DPBlock", "DarknetBlock", "CSPBlock",
 })
 TORCH_CLASSES = frozenset({
@@ -29,6 +30,7 @@ TORCH_CLASSES = frozenset({
 # Per official class: child name -> our path ("" drops the level: the child's contents belong to the parent).
 CHILD_RENAMES = {
     "ConvBNReLU": {"block": ""}, "ConvBNSiLU": {"block": ""}, "ConvBN": {"block": ""}, "ConvBNHS": {"block": ""},
+    "ConvWrapper": {"block": ""}, "SimConvWrapper": {"block": ""},
     "SimSPPF": {"sppf": ""}, "SPPF": {"sppf": ""}, "SimCSPSPPF": {"cspsppf": ""}, "CSPSPPF": {"cspsppf": ""},
     "Lite_EffiBackbone": {"conv_0": "stem", "lite_effiblock_1": "stages.0", "lite_effiblock_2": "stages.1",
                           "lite_effiblock_3": "stages.2", "lite_effiblock_4": "stages.3"},
