@@ -212,3 +212,23 @@ def test_new_block_standin_is_read_from_its_tree(tmp_path, arch, name, label):
     with torch.no_grad():
         for a, b in zip(src(x), model.eval()(x)):
             assert (a - b).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("arch", [
+    dict(SMALL, backbone="efficientrep", neck="repbifpan", block="qarepvgg2", csp_e=0.5,
+         repeats=[1, 2, 3, 2, 1, 2, 2, 2, 2]),
+    dict(SMALL, backbone="cspbep", neck="csprep_bifpan", block="conv_silu", csp_e=0.5, stage_block="mbla",
+         cspsppf=False, repeats=[1, 2, 8, 4, 2, 4, 4, 4, 8]),
+    dict(SMALL6, backbone="efficientrep", neck="repbifpan6", block="repvgg", csp_e=0.5, reg_max=0,
+         repeats=[1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2]),
+], ids=["qa2", "mbla", "p6"])
+def test_new_block_types_export_to_onnx(arch, tmp_path):
+    from yolov6_edge.export.onnx import export_onnx
+
+    model = randomize_(build_from_arch("yolov6-test", arch, num_classes=5), seed=4).eval()
+    x = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        boxes, scores = model.fuse()(x)
+    ob, os_ = _ort(export_onnx(model, tmp_path / "m.onnx", img_size=(128, 128), simplify=False), x)
+    assert np.abs(ob - boxes.numpy()).max() <= 1e-3 + 1e-5 * boxes.abs().max().item()
+    assert np.abs(os_ - scores.numpy()).max() <= 1e-4
