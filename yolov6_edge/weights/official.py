@@ -5,8 +5,9 @@ The official train script saves whole module objects ({'model': Model.half(), 'e
 with torch's own zip/storage machinery but our own Unpickler, whose find_class allows only tensor/storage
 rebuild functions and a few containers, and turns every `yolov6.*` / `torch.nn.*` / `numpy.*` global into
 an inert placeholder that only keeps the object's state. Anything else (os.system in a REDUCE, for
-instance) is refused. From the recovered tree we take each module's _parameters/_buffers, map the official
-names onto ours, infer which config they fit (key set + shapes) unless a name is given, and load them.
+instance) is refused. The recovered tree then says which model to build (official_tree.py: allowed classes,
+renaming; official_arch.py: the architecture read from classes, attributes and shapes). A name given by the
+caller, or a plain state dict without a tree, uses our named configs instead (closest key set + shapes).
 """
 import codecs
 import pickle
@@ -202,7 +203,10 @@ def _named(path, official, model_name):
         model.fuse()
     what = "official checkpoint" if model_name else "official checkpoint (closest known config)"
     load_state_dict_checked(model, state_dict, path, what=what)
-    return model, name, dropped, {"dropped": ["DFL projection / training-only head keys"] if dropped else []}
+    told = [label for label, mark in (("anchor-aided training branch (cls_preds_ab, reg_preds_ab)", "_preds_ab."),
+                                      ("self-distillation DFL branch (reg_preds_dist)", "reg_preds_dist."))
+            if any(mark in k for k in dropped)]
+    return model, name, dropped, {"dropped": told}
 
 
 def _is_fused(state_dict):
@@ -212,8 +216,8 @@ def _is_fused(state_dict):
 def _from_tree(path, root):
     """Read the architecture from the module tree and load the weights into the model it describes."""
     from ..models import build_from_arch
-    from .official_arch import read_lite, read_yolov6
     from .checkpoint import apply_batchnorm_settings
+    from .official_arch import read_lite, read_yolov6
     from .official_tree import child, class_name, mapped_state_dict
 
     lite = child(root, "backbone") is not None and class_name(child(root, "backbone")) == "Lite_EffiBackbone"
@@ -241,7 +245,8 @@ def load_official(path, model_name=None):
     builds that named config and loads the weights into it.
     """
     from ..datasets.coco_names import COCO_NAMES
-    from .official_tree import check_allowed
+    from .checkpoint import apply_batchnorm_settings
+    from .official_tree import check_allowed, mapped_state_dict
 
     path = Path(path)
     top = read_official(path)
@@ -253,6 +258,7 @@ def load_official(path, model_name=None):
         check_allowed(root, path, _Placeholder)
         if model_name:
             model, name, dropped, extra = _named(path, flat_state_dict(root), model_name)
+            apply_batchnorm_settings(model, mapped_state_dict(root)[1])  # the file's BN eps, as _from_tree does
         else:
             model, name, dropped, extra = _from_tree(path, root)
     except RecursionError:
