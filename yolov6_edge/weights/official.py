@@ -62,6 +62,20 @@ def _placeholder(module, name):
     return _PLACEHOLDERS[key]
 
 
+class _MethodRef:
+    """Stands in for a bound method the pickle names, e.g. the official fuse_model's `forward = forward_fuse`."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def _placeholder_getattr(obj, name, *default):
+    # Only method names of placeholders: getattr on anything else could reach real functions.
+    if isinstance(obj, _Placeholder) and isinstance(name, str) and name.startswith("forward"):
+        return _MethodRef(name)
+    raise RefusedGlobal(f"refused getattr({type(obj).__name__}, {str(name)[:40]!r})")
+
+
 def _allowed_global(module, name):
     if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_parameter",
                                               "_rebuild_parameter_with_state"):
@@ -71,6 +85,8 @@ def _allowed_global(module, name):
     if module == "_codecs" and name == "encode":
         # Protocol-2 pickles spell bytes as _codecs.encode(str, 'latin1'): a pure data conversion.
         return codecs.encode
+    if module == "builtins" and name == "getattr":
+        return _placeholder_getattr
     if module == "builtins" and name in ("set", "frozenset"):
         return {"set": set, "frozenset": frozenset}[name]
     if module == "torch":
@@ -213,6 +229,35 @@ def _is_fused(state_dict):
     return any(".rbr_reparam." in k for k in state_dict) or not any(k.endswith(".running_var") for k in state_dict)
 
 
+def _fold_kept_batchnorms(state_dict, bn):
+    """Fold, in place, the BatchNorms a deploy-form file still holds into the conv before them.
+
+    The official fuse_model folds only ConvModule BNs: YOLOv6Lite's DPBlock keeps bn_1 / bn_2, and
+    QARepVGG's switch_to_deploy keeps its post-BN beside rbr_reparam (for QAT). Our fused model has none.
+    """
+    for key in [k for k in state_dict if k.endswith(".bn.running_var")]:
+        block = key[: -len(".bn.running_var")]
+        conv = next((c for c in (f"{block}.conv", f"{block}.rbr_reparam") if f"{c}.weight" in state_dict), None)
+        if conv is None:
+            continue
+        p = {n: state_dict.pop(f"{block}.bn.{n}").double() for n in ("weight", "bias", "running_mean", "running_var")}
+        state_dict.pop(f"{block}.bn.num_batches_tracked", None)
+        eps = bn.get(f"{block}.bn", (1e-5, None))[0] or 1e-5
+        scale = p["weight"] / (p["running_var"] + eps).sqrt()
+        w = state_dict[f"{conv}.weight"].double()
+        b = state_dict.get(f"{conv}.bias")
+        b = b.double() if b is not None else torch.zeros_like(p["running_mean"])
+        state_dict[f"{conv}.weight"] = (w * scale.reshape(-1, 1, 1, 1)).float()
+        state_dict[f"{conv}.bias"] = ((b - p["running_mean"]) * scale + p["bias"]).float()
+
+
+def _is_deploy_form(state_dict):
+    """Any conv whose BatchNorm has been folded away (or a RepVGG rbr_reparam): the file was fused."""
+    return any(".rbr_reparam." in k for k in state_dict) or any(
+        k.endswith(".conv.weight") and f"{k[:-len('.conv.weight')]}.bn.running_var" not in state_dict
+        for k in state_dict)
+
+
 def _from_tree(path, root):
     """Read the architecture from the module tree and load the weights into the model it describes."""
     from ..models import build_from_arch
@@ -225,7 +270,9 @@ def _from_tree(path, root):
     if not state_dict:
         raise fail(path, "the pickled model holds no tensors")
     arch, num_classes, name, desc = (read_lite if lite else read_yolov6)(root, state_dict, path)
-    fused = _is_fused(state_dict)
+    fused = _is_deploy_form(state_dict)
+    if fused:
+        _fold_kept_batchnorms(state_dict, bn)
     try:
         model = build_from_arch(name, arch, num_classes)
     except ValueError as e:
