@@ -23,7 +23,7 @@ from yolov6_edge.models import build_model
 from yolov6_edge.models.configs import YOLOV6_CONFIGS
 from yolov6_edge.models.efficientrep import CSPBepBackbone, EfficientRep
 from yolov6_edge.models.head import EfficientDecoupledHead
-from yolov6_edge.models.reppan import CSPRepBiFPAN, CSPRepPAN, RepBiFPAN, RepPAN
+from yolov6_edge.models.reppan import CSPRepBiFPAN, CSPRepBiFPAN6, CSPRepPAN, RepBiFPAN, RepBiFPAN6, RepPAN
 from yolov6_edge.models.yolov6 import YOLOv6, build_yolov6
 from yolov6_edge.weights.checkpoint import load_checkpoint, save_checkpoint
 from yolov6_edge.weights.official import infer_model_name, map_official_keys
@@ -157,12 +157,14 @@ def _new(cls):
 COMMON = "yolov6.layers.common"
 # Our class -> (official module, official class); from meituan/YOLOv6 yolov6/layers/common.py and models/.
 OFFICIAL_NAMES = {
-    B.RepVGGBlock: (COMMON, "RepVGGBlock"), B.RepBlock: (COMMON, "RepBlock"), B.BottleRep: (COMMON, "BottleRep"),
+    B.RepVGGBlock: (COMMON, "RepVGGBlock"), B.QARepVGGBlock: (COMMON, "QARepVGGBlockV2"),
+    B.MBLABlock: (COMMON, "MBLABlock"), B.BottleRep3: (COMMON, "BottleRep3"), B.RepBlock: (COMMON, "RepBlock"), B.BottleRep: (COMMON, "BottleRep"),
     B.BepC3: (COMMON, "BepC3"), B.Transpose: (COMMON, "Transpose"), B.BiFusion: (COMMON, "BiFusion"),
     EfficientRep: ("yolov6.models.efficientrep", "EfficientRep"),
     CSPBepBackbone: ("yolov6.models.efficientrep", "CSPBepBackbone"),
     RepPAN: ("yolov6.models.reppan", "RepPANNeck"), CSPRepPAN: ("yolov6.models.reppan", "CSPRepPANNeck"),
     RepBiFPAN: ("yolov6.models.reppan", "RepBiFPANNeck"), CSPRepBiFPAN: ("yolov6.models.reppan", "CSPRepBiFPANNeck"),
+    RepBiFPAN6: ("yolov6.models.reppan", "RepBiFPANNeck6"), CSPRepBiFPAN6: ("yolov6.models.reppan", "CSPRepBiFPANNeck_P6"),
     EfficientDecoupledHead: ("yolov6.models.effidehead", "Detect"), YOLOv6: ("yolov6.models.yolo", "Model"),
 }
 # Pooling blocks are wrappers around an inner module in the official code.
@@ -189,7 +191,10 @@ def to_official(m, cls, fuse_ab=False, inside_repvgg=False):
         setattr(outer, attr, inner)
         return outer
     if type(m) in OFFICIAL_NAMES:
-        obj = _new(cls(*OFFICIAL_NAMES[type(m)]))
+        module, name = OFFICIAL_NAMES[type(m)]
+        if getattr(m, "n_stages", 4) == 5:  # P6 backbones are other classes in the official code
+            name = {"EfficientRep": "EfficientRep6", "CSPBepBackbone": "CSPBepBackbone_P6"}[name]
+        obj = _new(cls(module, name))
     elif isinstance(m, (nn.Sequential, nn.ModuleList)):
         obj = type(m)()
     else:
@@ -202,7 +207,7 @@ def to_official(m, cls, fuse_ab=False, inside_repvgg=False):
         elif isinstance(obj, (nn.Sequential, nn.ModuleList)):
             obj.append(to_official(child, cls, fuse_ab))
         else:
-            setattr(obj, name, to_official(child, cls, fuse_ab, isinstance(m, B.RepVGGBlock)))
+            setattr(obj, name, to_official(child, cls, fuse_ab, isinstance(m, (B.RepVGGBlock, B.QARepVGGBlock))))
     for name, p in m._parameters.items():
         obj._parameters[name] = p
     if isinstance(m, EfficientDecoupledHead):
@@ -210,6 +215,7 @@ def to_official(m, cls, fuse_ab=False, inside_repvgg=False):
         obj.stride = torch.tensor(m.strides)
         obj.proj = nn.Parameter(torch.linspace(0, r, r + 1), requires_grad=False)
         obj.proj_conv = nn.Conv2d(r + 1, 1, 1, bias=False)
+        obj.proj_conv.weight = nn.Parameter(obj.proj.view(1, r + 1, 1, 1).clone(), requires_grad=False)
         if fuse_ab:  # 3.0 anchor-aided branch: 3 anchors per cell, dropped by the importer
             chans = [c.in_channels for c in m.cls_preds]
             obj.cls_preds_ab = nn.ModuleList(nn.Conv2d(c, m.num_classes * 3, 1) for c in chans)
@@ -275,13 +281,56 @@ def test_official_wrong_override_names_mismatch(tmp_path):
     assert "official.pt" in msg and "shape" in msg and "yolov6s-v1" in msg
 
 
-def test_official_matching_no_config_is_refused(tmp_path):
+def test_official_layout_none_of_our_configs_is_read_from_the_file(tmp_path):
+    src = _half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=4)).eval()
+    src.neck.Rep_n4.block = None  # an architecture none of our named configs has, but a buildable one
+    path = save_official(tmp_path / "odd.pt", None, src)
+    model, info = load_checkpoint(path)
+    assert info["model_name"] == "yolov6n-custom" and info["arch"]["repeats"][-1] == 1
+    _assert_same(_outputs(src), _outputs(model), tol=1e-5)
+
+
+def test_official_shapes_that_fit_no_model_are_refused(tmp_path):
     src = build_yolov6("yolov6n-v1", num_classes=80)
-    src.neck.Rep_n4.block = None  # an architecture none of our configs has
+    src.detect.cls_preds[1] = nn.Conv2d(24, 80, 1)  # its level's features are 64 wide
     path = save_official(tmp_path / "odd.pt", src, src)
     with pytest.raises(Yolov6EdgeError) as e:
         load_checkpoint(path)
-    assert "closest known config" in str(e.value) and "missing" in str(e.value)
+    msg = str(e.value)
+    assert msg.startswith(str(path)) and "\n" not in msg and "detect.cls_preds.1.weight" in msg
+
+
+def test_official_class_off_the_allow_list_is_refused(tmp_path):
+    src = build_yolov6("yolov6n-v1", num_classes=80)
+    with fake_yolov6_package() as cls:
+        official = to_official(copy.deepcopy(src), cls)
+        official.backbone.ERBlock_3[1] = _new(cls(COMMON, "FancyBlock"))
+        torch.save({"model": official.half(), "ema": None, "epoch": 3}, tmp_path / "fancy.pt")
+    with pytest.raises(Yolov6EdgeError) as e:
+        load_checkpoint(tmp_path / "fancy.pt")
+    msg = str(e.value)
+    assert "fancy.pt" in msg and "'backbone.ERBlock_3.1'" in msg and "yolov6.layers.common.FancyBlock" in msg
+    assert "\n" not in msg
+
+
+def test_official_release_010_objectness_head_is_refused(tmp_path):
+    src = build_yolov6("yolov6n-v1", num_classes=80)
+    with fake_yolov6_package() as cls:
+        official = to_official(copy.deepcopy(src), cls)
+        official.detect.obj_preds = nn.ModuleList(nn.Conv2d(c.in_channels, 1, 1) for c in src.detect.cls_preds)
+        torch.save({"model": official.half(), "ema": None, "epoch": 3}, tmp_path / "v010.pt")
+    with pytest.raises(Yolov6EdgeError, match=r"v010.pt: module 'detect.obj_preds': the release 0.1.0 head"):
+        load_checkpoint(tmp_path / "v010.pt")
+
+
+def test_official_plain_state_dict_uses_the_named_configs(tmp_path):
+    src = _half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=6)).eval()
+    with fake_yolov6_package() as cls:
+        sd = to_official(copy.deepcopy(src), cls).state_dict()
+    torch.save({"model": sd, "epoch": 9}, tmp_path / "sd.pt")  # no module tree: the named configs decide
+    model, info = load_checkpoint(tmp_path / "sd.pt")
+    assert info["model_name"] == "yolov6n-v1" and info["source"] == "state_dict"
+    _assert_same(_outputs(src), _outputs(model), tol=1e-5)
 
 
 def test_official_deploy_form_standin_imports_fused(tmp_path):

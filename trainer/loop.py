@@ -125,6 +125,13 @@ class Trainer:
             from ..weights import load_model
 
             model, _ = load_model(spec)
+            if model.num_classes != num_classes:
+                # Starting from weights trained on other classes (an official COCO .pt, say): keep all but
+                # the class predictors, which start afresh for this data's classes.
+                from ..models.head import replace_class_predictors
+
+                print(f"{spec}: {model.num_classes} classes -> {num_classes}: class predictors start afresh")
+                replace_class_predictors(model, num_classes)
             return model.train()
         from ..models import build_model
 

@@ -80,13 +80,19 @@ def model_info(path) -> dict:
     from ..weights import load_model
 
     model, info = load_model(path)
-    return {
+    out = {
         "file": str(path), "type": path.suffix.lstrip("."), "model_name": model.model_name,
         "num_classes": len(model.names), "names": list(model.names), "strides": list(model.strides),
         "input_size": f"any multiple of {max(model.strides)} (chosen at export)", "layout": "boxes_xyxy+scores (PyTorch)", "precision": "fp32",
         "fused": bool(getattr(model, "is_fused", info.get("fused"))),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
+    if str(info.get("format", "")).startswith("yolov6-official"):
+        # An official checkpoint: what it was recognised as, and what of it the model leaves out.
+        out["official"] = f"{info['format']} ({info.get('source')} weights, epoch {info.get('epoch')})"
+        out["variant"] = info.get("variant", info["model_name"])
+        out["dropped"] = ", ".join(info.get("dropped") or []) or "nothing"
+    return out
 
 
 def engine_info(path) -> dict:

@@ -7,6 +7,8 @@ def register(subparsers, name):
                               description="Train a YOLOv6 model on a data.yaml (COCO JSON or YOLO txt) or "
                                           "'synthetic'. Multi-GPU: launch with torchrun.")
     p.add_argument("--model", default="yolov6n", help="model name (yolov6n, yolov6lite-s, ...) or weights file")
+    p.add_argument("--weights", default="", help="start from this weights file (ours or an official YOLOv6 .pt, "
+                                                 "any variant); takes the place of --model")
     p.add_argument("--data", default="synthetic", help="data.yaml, or 'synthetic' for the built-in shapes set")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--img", type=int, default=640, dest="img_size", help="training size (square)")
@@ -47,6 +49,8 @@ def run(args) -> int:
 
     fields = {f.name for f in dataclasses.fields(TrainArgs)}
     targs = TrainArgs(**{k: v for k, v in vars(args).items() if k in fields})
+    if getattr(args, "weights", ""):
+        targs.model = str(args.weights)
     if not targs.device:
         targs.device = "cuda" if torch.cuda.is_available() else "cpu"
     rank, world, device = ddp.setup(targs.device)

@@ -29,9 +29,9 @@ def make_act(act: str) -> nn.Module:
 class ConvBNAct(nn.Module):
     """Conv2d (no bias) + BatchNorm2d + activation; fuse() folds the BN into the conv."""
 
-    def __init__(self, c_in, c_out, k=3, s=1, p=None, g=1, act="relu"):
+    def __init__(self, c_in, c_out, k=3, s=1, p=None, g=1, act="relu", bias=False):
         super().__init__()
-        self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2 if p is None else p, groups=g, bias=False)
+        self.conv = nn.Conv2d(c_in, c_out, k, s, k // 2 if p is None else p, groups=g, bias=bias)
         self.bn = nn.BatchNorm2d(c_out)
         self.act = make_act(act)
 
@@ -60,6 +60,30 @@ def fuse_children(module: nn.Module) -> nn.Module:
 def conv_silu_block(c_in, c_out, k=3, s=1):
     """The basic block of models trained with training_mode='conv_silu' (3.0 L, v1 L)."""
     return ConvBNAct(c_in, c_out, k, s, act="silu")
+
+
+def conv_relu_block(c_in, c_out, k=3, s=1):
+    """The basic block of the base models (ConvBNReLU) and of RepOpt-trained ones (RealVGGBlock): both are a
+    plain conv + BN + ReLU."""
+    return ConvBNAct(c_in, c_out, k, s, act="relu")
+
+
+def conv_silu_bias_block(c_in, c_out, k=3, s=1):
+    """conv_silu as release 0.2.0 built it (ConvWrapper): the conv keeps a bias in front of its BN."""
+    return ConvBNAct(c_in, c_out, k, s, act="silu", bias=True)
+
+
+def conv_relu_bias_block(c_in, c_out, k=3, s=1):
+    """The ReLU form of release 0.2.0 (SimConvWrapper), bias included."""
+    return ConvBNAct(c_in, c_out, k, s, act="relu", bias=True)
+
+
+# Activation of the 1x1 convs around a stage (BepC3, MBLA, SPPF) follows the basic block's.
+conv_silu_block.act = conv_silu_bias_block.act = "silu"
+
+
+def block_act(basic_block) -> str:
+    return getattr(basic_block, "act", "relu")
 
 
 class RepVGGBlock(nn.Module):
@@ -110,6 +134,56 @@ class RepVGGBlock(nn.Module):
         return self
 
 
+class QARepVGGBlock(nn.Module):
+    """Quantization-aware RepVGG (QARepVGG, V2 with avg=True): 3x3 conv-BN + bare 1x1 conv + identity
+    (+ 3x3 average pool), summed, then one BatchNorm and ReLU. Only the 3x3 branch has its own BN, so the folded
+    kernel's range stays close to the branches' (what makes it quantize well); fuse() folds it all, the last BN
+    included, into one 3x3 conv with bias."""
+
+    def __init__(self, c_in, c_out, k=3, s=1, avg=True):
+        super().__init__()
+        if k != 3:
+            raise ValueError("QARepVGGBlock is defined for 3x3 kernels only")
+        self.in_channels, self.out_channels, self.stride = c_in, c_out, s
+        self.rbr_dense = ConvBNAct(c_in, c_out, 3, s, 1, act="none")
+        self.rbr_1x1 = nn.Conv2d(c_in, c_out, 1, s, 0, bias=False)
+        self.identity = c_in == c_out and s == 1
+        self.rbr_avg = nn.AvgPool2d(3, s, 1) if avg and self.identity else None
+        self.bn = nn.BatchNorm2d(c_out)
+        self.rbr_reparam = None
+        self.nonlinearity = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        if self.rbr_reparam is not None:
+            return self.nonlinearity(self.rbr_reparam(x))
+        y = self.rbr_dense(x) + self.rbr_1x1(x)
+        if self.identity:
+            y = y + x
+        if self.rbr_avg is not None:
+            y = y + self.rbr_avg(x)
+        return self.nonlinearity(self.bn(y))
+
+    def fuse(self):
+        if self.rbr_reparam is not None:
+            return self
+        conv = fuse_conv_bn(self.rbr_dense.conv, self.rbr_dense.bn)
+        with torch.no_grad():
+            conv.weight += nn.functional.pad(self.rbr_1x1.weight, [1, 1, 1, 1])
+            idx = torch.arange(self.in_channels, device=conv.weight.device)
+            if self.identity:
+                conv.weight[idx, idx, 1, 1] += 1.0
+            if self.rbr_avg is not None:  # zero-padded 3x3 mean (count_include_pad): a 1/9 per-channel kernel
+                conv.weight[idx, idx] += 1.0 / 9
+        self.rbr_reparam = fuse_conv_bn(conv, self.bn)
+        self.rbr_dense = self.rbr_1x1 = self.rbr_avg = self.bn = None
+        return self
+
+
+def qarepvgg_v1_block(c_in, c_out, k=3, s=1):
+    """QARepVGGBlock without the average-pool branch (training_mode='qarepvgg')."""
+    return QARepVGGBlock(c_in, c_out, k, s, avg=False)
+
+
 class BottleRep(nn.Module):
     """Two basic blocks with a (learnably weighted) residual connection when shapes allow."""
 
@@ -157,7 +231,7 @@ class BepC3(nn.Module):
     def __init__(self, c_in, c_out, n=1, e=0.5, basic_block=RepVGGBlock):
         super().__init__()
         c_ = int(c_out * e)
-        act = "silu" if basic_block is conv_silu_block else "relu"
+        act = block_act(basic_block)
         self.cv1 = ConvBNAct(c_in, c_, 1, 1, act=act)
         self.cv2 = ConvBNAct(c_in, c_, 1, 1, act=act)
         self.cv3 = ConvBNAct(2 * c_, c_out, 1, 1, act=act)
@@ -168,6 +242,74 @@ class BepC3(nn.Module):
 
     def fuse(self):
         return fuse_children(self)
+
+
+class BottleRep3(nn.Module):
+    """Three basic blocks with a learnably weighted residual (the unit inside MBLABlock)."""
+
+    def __init__(self, c_in, c_out, basic_block=RepVGGBlock):
+        super().__init__()
+        self.conv1 = basic_block(c_in, c_out)
+        self.conv2 = basic_block(c_out, c_out)
+        self.conv3 = basic_block(c_out, c_out)
+        self.shortcut = c_in == c_out
+        self.alpha = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        y = self.conv3(self.conv2(self.conv1(x)))
+        return y + self.alpha * x if self.shortcut else y
+
+    def fuse(self):
+        return fuse_children(self)
+
+
+def mbla_branch_depths(n: int) -> list:
+    """BottleRep3 count per branch of an MBLABlock of n blocks, as the official layout has them: n // 2 (at
+    least 1) split into [1] or [largest power of two below it, n // 2]."""
+    n = max(n // 2, 1)
+    if n == 1:
+        return [1]
+    step = 1
+    while step * 2 < n:
+        step *= 2
+    return [step, n]
+
+
+class MBLABlock(nn.Module):
+    """Multi-branch layer aggregation (MBLA, YOLOv6 M/L/X-mbla): a 1x1 conv split into branch_num parts; all but
+    the first feed a chain of BottleRep3s; the parts and every chain output are concatenated and merged by 1x1."""
+
+    def __init__(self, c_in, c_out, n=1, e=0.5, basic_block=RepVGGBlock):
+        super().__init__()
+        depths = mbla_branch_depths(n)
+        self.c = int(c_out * e)
+        act = block_act(basic_block)
+        branches = len(depths) + 1
+        self.cv1 = ConvBNAct(c_in, branches * self.c, 1, 1, act=act)
+        self.cv2 = ConvBNAct((sum(depths) + branches) * self.c, c_out, 1, 1, act=act)
+        self.m = nn.ModuleList(nn.Sequential(*(BottleRep3(self.c, self.c, basic_block) for _ in range(d)))
+                               for d in depths)
+
+    def forward(self, x):
+        parts = list(self.cv1(x).split(self.c, 1))
+        out = [parts[0]]
+        for part, chain in zip(parts[1:], self.m):
+            out.append(part)
+            for unit in chain:
+                out.append(unit(out[-1]))
+        return self.cv2(torch.cat(out, 1))
+
+    def fuse(self):
+        return fuse_children(self)
+
+
+def csp_stage(kind: str):
+    """The CSP stage class by name: "bepc3" (BepC3) or "mbla" (MBLABlock); both take (c_in, c_out, n, e, block)."""
+    if kind == "bepc3":
+        return BepC3
+    if kind == "mbla":
+        return MBLABlock
+    raise ValueError(f"unknown CSP stage block '{kind}'")
 
 
 class SPPF(nn.Module):

@@ -11,6 +11,9 @@ BACKBONE_REPEATS = (1, 6, 12, 18, 6)
 BACKBONE_CHANNELS = (64, 128, 256, 512, 1024)
 NECK_REPEATS = (12, 12, 12, 12)
 NECK_CHANNELS = (256, 128, 128, 256, 256, 512)
+# P6 models (N6/S6/M6/L6: a stride-64 level, 1280 input): 6 backbone and 6 neck widths, 12 repeats.
+P6_REPEATS = (1, 6, 12, 18, 6, 6) + (12,) * 6
+P6_CHANNELS = (64, 128, 256, 512, 768, 1024) + (512, 256, 128, 256, 512, 1024)
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class YOLOv6Config:
     width: float
     backbone: str            # "efficientrep" | "cspbep"
     neck: str                # one of NECKS
-    block: str = "repvgg"    # basic block: "repvgg" or "conv_silu"
+    block: str = "repvgg"    # basic block: "repvgg", "conv_silu" or "conv_relu" (base / RepOpt models)
     csp_e: float = 0.5       # CSP split ratio (cspbep backbones / csp necks only)
     fuse_p2: bool = False    # backbone also returns the stride-4 map (BiFPAN necks need it)
     cspsppf: bool = False    # CSP form of the SPPF at the end of the backbone
@@ -28,19 +31,46 @@ class YOLOv6Config:
     strides: tuple = (8, 16, 32)
     base_repeats: tuple = field(default=BACKBONE_REPEATS + NECK_REPEATS)
     base_channels: tuple = field(default=BACKBONE_CHANNELS + NECK_CHANNELS)
+    # Scaled lists given outright: a model read from an official checkpoint's layout (weights/official_arch.py)
+    # has its widths and repeats, not the multipliers that made them.
+    channels_list: tuple = None
+    repeats_list: tuple = None
+    stage_block: str = "bepc3"  # CSP stage of cspbep / csp necks: "bepc3" or "mbla" (MBLABlock)
+    p6: bool = False            # five backbone stages and a 4-level neck/head (strides 8..64)
 
     @property
     def repeats(self) -> list:
         """Official rule: repeats > 1 scale by depth (rounded, at least 1); a single block stays single."""
+        if self.repeats_list is not None:
+            return list(self.repeats_list)
         return [max(round(n * self.depth), 1) if n > 1 else n for n in self.base_repeats]
 
     @property
     def channels(self) -> list:
         """Official rule: widths scale by width, rounded up to a multiple of 8."""
+        if self.channels_list is not None:
+            return list(self.channels_list)
         return [math.ceil(c * self.width / 8) * 8 for c in self.base_channels]
 
+    def to_arch(self) -> dict:
+        """Plain-typed description a checkpoint can carry (and build_from_arch rebuild) without the name list."""
+        return {"family": "yolov6", "backbone": self.backbone, "neck": self.neck, "block": self.block,
+                "csp_e": float(self.csp_e), "fuse_p2": bool(self.fuse_p2), "cspsppf": bool(self.cspsppf),
+                "reg_max": int(self.reg_max), "strides": [int(s) for s in self.strides],
+                "channels": [int(c) for c in self.channels], "repeats": [int(n) for n in self.repeats],
+                "stage_block": self.stage_block, "p6": bool(self.p6)}
 
-NECKS = ("reppan", "csprep_pan", "repbifpan", "csprep_bifpan")
+    @classmethod
+    def from_arch(cls, name: str, arch: dict) -> "YOLOv6Config":
+        return cls(name, 1.0, 1.0, arch["backbone"], arch["neck"], arch["block"], float(arch["csp_e"]),
+                   bool(arch["fuse_p2"]), bool(arch["cspsppf"]), int(arch["reg_max"]),
+                   tuple(int(s) for s in arch["strides"]),
+                   channels_list=tuple(int(c) for c in arch["channels"]),
+                   repeats_list=tuple(int(n) for n in arch["repeats"]),
+                   stage_block=str(arch.get("stage_block", "bepc3")), p6=bool(arch.get("p6", False)))
+
+
+NECKS = ("reppan", "csprep_pan", "repbifpan", "csprep_bifpan")  # (+ the P6 forms of the BiFPAN ones)
 
 YOLOV6_CONFIGS = {
     # 3.0 release: BiFPAN necks with P2 fusion; N/S use CSP-SPPF; M/L are CSP models with DFL (reg_max 16).

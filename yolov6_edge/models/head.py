@@ -21,6 +21,27 @@ def init_predictors(cls_preds, reg_preds, prior_prob: float) -> None:
             conv.bias.fill_(1.0)
 
 
+def replace_class_predictors(model, num_classes: int, prior_prob: float = 1e-2):
+    """Give a detector (YOLOv6 or YOLOv6Lite) fresh class predictors for `num_classes` classes, in place.
+
+    Fine-tuning a COCO model on other classes keeps everything but the last 1x1 class convs, which start
+    where a new model's do (init_predictors); box regression is untouched.
+    """
+    head = model.head if hasattr(model, "head") else model.detect
+    old = list(head.cls_preds)
+    head.cls_preds = nn.ModuleList(
+        nn.Conv2d(c.in_channels, num_classes, 1).to(c.weight.device, c.weight.dtype) for c in old)
+    with torch.no_grad():
+        for conv in head.cls_preds:
+            conv.weight.zero_()
+            conv.bias.fill_(-math.log((1 - prior_prob) / prior_prob))
+    if hasattr(head, "num_classes"):
+        head.num_classes = num_classes
+    model.num_classes = num_classes
+    model.names = [f"class{i}" for i in range(num_classes)]
+    return model
+
+
 class HeadOutput(NamedTuple):
     cls_logits: torch.Tensor      # [B, N, C]
     reg: torch.Tensor             # [B, N, 4*(reg_max+1)] if reg_max > 0 else [B, N, 4] ltrb in stride units

@@ -291,9 +291,15 @@ class YOLOv6Lite(nn.Module):
 
     def __init__(self, config: dict, num_classes: int = 80, model_name: str = "yolov6lite", names=None):
         super().__init__()
-        width = config["width"]
-        stage_channels = [make_divisible(c * width) for c in config["stage_channels"]]
-        mid_channels = [make_divisible(int(c * config["mid_ratio"]), 8) for c in stage_channels]
+        if "stage_out" in config:  # widths given outright (a model read from an official checkpoint's layout)
+            stage_channels, mid_channels = list(config["stage_out"]), list(config["stage_mid"])
+        else:
+            width = config["width"]
+            stage_channels = [make_divisible(c * width) for c in config["stage_channels"]]
+            mid_channels = [make_divisible(int(c * config["mid_ratio"]), 8) for c in stage_channels]
+        self.arch = {"family": "lite", "stem_channels": int(config["stem_channels"]),
+                     "stage_out": [int(c) for c in stage_channels], "stage_mid": [int(c) for c in mid_channels],
+                     "depths": [int(d) for d in config["depths"]], "neck_channels": int(config["neck_channels"])}
         self.backbone = LiteBackbone(config["stem_channels"], stage_channels, mid_channels, config["depths"])
         self.neck = LiteNeck(stage_channels[1:], config["neck_channels"])
         self.head = LiteHead(config["neck_channels"], num_classes, len(STRIDES))

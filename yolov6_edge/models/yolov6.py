@@ -4,11 +4,12 @@ import functools
 from torch import nn
 
 from ..datasets.coco_names import COCO_NAMES
-from .blocks import RepVGGBlock, conv_silu_block
+from .blocks import (QARepVGGBlock, RepVGGBlock, conv_relu_bias_block, conv_relu_block, conv_silu_bias_block,
+                     conv_silu_block, qarepvgg_v1_block)
 from .configs import YOLOV6_CONFIGS, YOLOv6Config
 from .efficientrep import CSPBepBackbone, EfficientRep
 from .head import EfficientDecoupledHead
-from .reppan import CSPRepBiFPAN, CSPRepPAN, RepBiFPAN, RepPAN
+from .reppan import CSPRepBiFPAN, CSPRepBiFPAN6, CSPRepPAN, RepBiFPAN, RepBiFPAN6, RepPAN
 
 
 def _basic_block(kind):
@@ -16,6 +17,16 @@ def _basic_block(kind):
         return RepVGGBlock
     if kind == "conv_silu":
         return conv_silu_block
+    if kind == "conv_relu":
+        return conv_relu_block
+    if kind == "conv_silu_bias":
+        return conv_silu_bias_block
+    if kind == "conv_relu_bias":
+        return conv_relu_bias_block
+    if kind == "qarepvgg2":
+        return QARepVGGBlock
+    if kind == "qarepvgg":
+        return qarepvgg_v1_block
     raise ValueError(f"unknown basic block '{kind}'")
 
 
@@ -29,17 +40,23 @@ class YOLOv6(nn.Module):
         if cfg.backbone == "efficientrep":
             self.backbone = EfficientRep(ch, rep, block, cfg.fuse_p2, cfg.cspsppf)
         elif cfg.backbone == "cspbep":
-            self.backbone = CSPBepBackbone(ch, rep, block, cfg.csp_e, cfg.fuse_p2, cfg.cspsppf)
+            self.backbone = CSPBepBackbone(ch, rep, block, cfg.csp_e, cfg.fuse_p2, cfg.cspsppf, cfg.stage_block)
         else:
             raise ValueError(f"unknown backbone '{cfg.backbone}'")
         neck = {"reppan": RepPAN, "repbifpan": RepBiFPAN,
-                "csprep_pan": functools.partial(CSPRepPAN, csp_e=cfg.csp_e),
-                "csprep_bifpan": functools.partial(CSPRepBiFPAN, csp_e=cfg.csp_e)}[cfg.neck]
-        if cfg.neck.endswith("bifpan") != cfg.fuse_p2:
+                "csprep_pan": functools.partial(CSPRepPAN, csp_e=cfg.csp_e, stage_block=cfg.stage_block),
+                "csprep_bifpan": functools.partial(CSPRepBiFPAN, csp_e=cfg.csp_e, stage_block=cfg.stage_block),
+                "repbifpan6": RepBiFPAN6,
+                "csprep_bifpan6": functools.partial(CSPRepBiFPAN6, csp_e=cfg.csp_e, stage_block=cfg.stage_block),
+                }[cfg.neck]
+        if cfg.neck.endswith("6") != cfg.p6 or len(ch) != (12 if cfg.p6 else 11):
+            raise ValueError("P6 models need a P6 neck and 12 widths / repeats; the others 11")
+        if cfg.neck.rstrip("6").endswith("bifpan") != cfg.fuse_p2:
             raise ValueError("BiFPAN necks need the backbone's P2 output (fuse_p2) and the others must not get it")
         self.neck = neck(ch, rep, block)
         # Attribute name `detect` matches the official layout (detect.stems.0..., detect.cls_preds.0...).
-        self.detect = EfficientDecoupledHead([ch[6], ch[8], ch[10]], num_classes, cfg.reg_max, cfg.strides)
+        head_channels = ch[8:12] if cfg.p6 else [ch[6], ch[8], ch[10]]
+        self.detect = EfficientDecoupledHead(head_channels, num_classes, cfg.reg_max, cfg.strides)
         self.cfg = cfg
         self.model_name = cfg.name
         self.num_classes = num_classes
@@ -47,6 +64,10 @@ class YOLOv6(nn.Module):
         self.strides = list(cfg.strides)
         self.names = list(names) if names is not None else [f"class{i}" for i in range(num_classes)]
         self.is_fused = False
+
+    @property
+    def arch(self) -> dict:
+        return self.cfg.to_arch()
 
     def forward_features(self, x):
         return self.neck(self.backbone(x))
@@ -71,3 +92,10 @@ def build_yolov6(name: str, num_classes: int = 80, names=None) -> YOLOv6:
     if names is None and num_classes == len(COCO_NAMES):
         names = COCO_NAMES
     return YOLOv6(YOLOV6_CONFIGS[key], num_classes, names)
+
+
+def build_yolov6_arch(name: str, arch: dict, num_classes: int = 80, names=None) -> YOLOv6:
+    """An unfused YOLOv6 from a plain arch dict (YOLOv6Config.to_arch), named `name`."""
+    if names is None and num_classes == len(COCO_NAMES):
+        names = COCO_NAMES
+    return YOLOv6(YOLOv6Config.from_arch(name, arch), num_classes, names)

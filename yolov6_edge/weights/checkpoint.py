@@ -14,6 +14,8 @@ from ..errors import fail
 
 FORMAT = "yolov6-edge"
 FORMAT_VERSION = 1
+# Optional: "arch" (models.build_from_arch) for models that have no name in models.model_names(), and
+# "batchnorm" ({module: [eps, momentum]}, see batchnorm_settings).
 _HEADER = ("format", "format_version", "model_name", "num_classes", "names", "fused", "state_dict")
 
 
@@ -32,10 +34,36 @@ def save_checkpoint(model, path, **extra) -> Path:
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         **extra,
     }
+    bn = batchnorm_settings(model)
+    if bn:
+        ckpt["batchnorm"] = bn
+    from ..models import model_names
+
+    if model.model_name not in model_names() and getattr(model, "arch", None) is not None:
+        # A model read from an official checkpoint's layout has no name to rebuild it by: carry its shape.
+        ckpt["arch"] = model.arch
     path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
     return path
+
+
+def batchnorm_settings(model) -> dict:
+    """{module name: [eps, momentum]} of every BatchNorm: models imported from the official code run theirs at
+    eps 1e-3 / momentum 0.03, which changes the output (eps) and fine-tuning (momentum), so they travel."""
+    return {name: [float(m.eps), float(m.momentum) if m.momentum is not None else None]
+            for name, m in model.named_modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)}
+
+
+def apply_batchnorm_settings(model, bn) -> None:
+    """Set eps / momentum from {module name: (eps, momentum)} on the BatchNorms of `model` that it names."""
+    for name, module in model.named_modules():
+        if name in bn and isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            eps, momentum = bn[name]
+            if isinstance(eps, float) and 0 < eps < 1:
+                module.eps = eps
+            if isinstance(momentum, float) and 0 <= momentum <= 1:
+                module.momentum = momentum
 
 
 def load_state_dict_checked(model, state_dict, path, what="checkpoint") -> None:
@@ -91,6 +119,17 @@ def check_header(ckpt: dict, path) -> None:
         raise fail(path, f"state_dict entry {str(bad)[:60]!r} is not a tensor")
 
 
+def _official_state_dict(ckpt):
+    """A plain state dict with official key names (bare, or under 'model' / 'state_dict'), else None."""
+    if not isinstance(ckpt, dict) or "format" in ckpt:
+        return None
+    for sd in (ckpt, ckpt.get("model"), ckpt.get("state_dict")):
+        if (isinstance(sd, dict) and sd and "detect.cls_preds.0.weight" in sd
+                and all(isinstance(v, torch.Tensor) for v in sd.values())):
+            return sd
+    return None
+
+
 def load_checkpoint(path, model_name=None):
     """Return (model, info) for one of our checkpoints or an official YOLOv6 .pt.
 
@@ -105,6 +144,11 @@ def load_checkpoint(path, model_name=None):
         from .official import load_official
 
         return load_official(path, model_name)
+    official_sd = _official_state_dict(ckpt)
+    if official_sd is not None:
+        from .official import load_official_state_dict
+
+        return load_official_state_dict(path, official_sd, model_name)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise fail(path, "not a yolov6-edge checkpoint (no 'format': 'yolov6-edge' header)")
     if ckpt.get("format_version") != FORMAT_VERSION:
@@ -114,15 +158,23 @@ def load_checkpoint(path, model_name=None):
     if missing:
         raise fail(path, f"checkpoint header lacks {', '.join(missing)}")
     check_header(ckpt, path)
-    from ..models import build_model, model_names
+    from ..models import build_from_arch, build_model, model_names
 
-    if ckpt["model_name"] not in model_names():
-        raise fail(path, f"unknown model_name '{ckpt['model_name']}'")
-    model = build_model(ckpt["model_name"], ckpt["num_classes"])
+    if ckpt["model_name"] in model_names():
+        model = build_model(ckpt["model_name"], ckpt["num_classes"])
+    elif "arch" in ckpt:
+        try:
+            model = build_from_arch(ckpt["model_name"], ckpt["arch"], ckpt["num_classes"])
+        except ValueError as e:
+            raise fail(path, f"model '{ckpt['model_name']}': {e}") from None
+    else:
+        raise fail(path, f"unknown model_name '{ckpt['model_name']}' (and no 'arch' to build it from)")
     model.names = list(ckpt["names"])
     if ckpt["fused"]:
         # Fused weights only fit the fused layout: rebuild, fold, then load.
         model.fuse()
     load_state_dict_checked(model, ckpt["state_dict"], path)
-    info = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    if isinstance(ckpt.get("batchnorm"), dict):
+        apply_batchnorm_settings(model, ckpt["batchnorm"])
+    info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "batchnorm")}
     return model, info

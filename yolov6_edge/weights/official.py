@@ -5,8 +5,9 @@ The official train script saves whole module objects ({'model': Model.half(), 'e
 with torch's own zip/storage machinery but our own Unpickler, whose find_class allows only tensor/storage
 rebuild functions and a few containers, and turns every `yolov6.*` / `torch.nn.*` / `numpy.*` global into
 an inert placeholder that only keeps the object's state. Anything else (os.system in a REDUCE, for
-instance) is refused. From the recovered tree we take each module's _parameters/_buffers, map the official
-names onto ours, infer which config they fit (key set + shapes) unless a name is given, and load them.
+instance) is refused. The recovered tree then says which model to build (official_tree.py: allowed classes,
+renaming; official_arch.py: the architecture read from classes, attributes and shapes). A name given by the
+caller, or a plain state dict without a tree, uses our named configs instead (closest key set + shapes).
 """
 import codecs
 import pickle
@@ -24,6 +25,7 @@ _DROPPED = (
     re.compile(r"^detect\.proj$"),                         # fixed DFL bin values (ours is a non-saved buffer)
     re.compile(r"^detect\.proj_conv\.weight$"),
     re.compile(r"^detect\.(cls|reg)_preds_ab\."),          # 3.0 anchor-aided training branch (unused at inference)
+    re.compile(r"^detect\.reg_preds_dist\."),              # self-distillation DFL branch (training only)
 )
 # Official wrappers that add one name level ours does not have.
 _RENAMES = (
@@ -60,6 +62,20 @@ def _placeholder(module, name):
     return _PLACEHOLDERS[key]
 
 
+class _MethodRef:
+    """Stands in for a bound method the pickle names, e.g. the official fuse_model's `forward = forward_fuse`."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def _placeholder_getattr(obj, name, *default):
+    # Only method names of placeholders: getattr on anything else could reach real functions.
+    if isinstance(obj, _Placeholder) and isinstance(name, str) and name.startswith("forward"):
+        return _MethodRef(name)
+    raise RefusedGlobal(f"refused getattr({type(obj).__name__}, {str(name)[:40]!r})")
+
+
 def _allowed_global(module, name):
     if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_parameter",
                                               "_rebuild_parameter_with_state"):
@@ -69,6 +85,8 @@ def _allowed_global(module, name):
     if module == "_codecs" and name == "encode":
         # Protocol-2 pickles spell bytes as _codecs.encode(str, 'latin1'): a pure data conversion.
         return codecs.encode
+    if module == "builtins" and name == "getattr":
+        return _placeholder_getattr
     if module == "builtins" and name in ("set", "frozenset"):
         return {"set": set, "frozenset": frozenset}[name]
     if module == "torch":
@@ -182,39 +200,133 @@ def infer_model_name(state_dict, num_classes, fused):
     return min(likely or YOLOV6_CONFIGS, key=lambda n: _mismatch(_shapes(n, num_classes, fused), got))
 
 
-def load_official(path, model_name=None):
-    """(model, info) from an official YOLOv6 .pt: EMA weights when present, else 'model'."""
-    from ..datasets.coco_names import COCO_NAMES
+def _named(path, official, model_name):
+    """The named-architecture path: `model_name` given, or no module tree to read (a plain state dict)."""
     from ..models.yolov6 import build_yolov6
 
-    path = Path(path)
-    top = read_official(path)
-    if not isinstance(top, dict) or not isinstance(top.get("ema") or top.get("model"), _Placeholder):
-        raise fail(path, "not an official YOLOv6 checkpoint (expected a dict with a pickled 'model' or 'ema')")
-    source = "ema" if isinstance(top.get("ema"), _Placeholder) else "model"
-    try:
-        official = flat_state_dict(top[source])
-    except RecursionError:
-        raise fail(path, f"the pickled '{source}' module tree is cyclic or too deep to be a YOLOv6 model") from None
-    if not official:
-        raise fail(path, f"the pickled '{source}' holds no tensors")
     state_dict, dropped = map_official_keys(official)
     cls_w = state_dict.get("detect.cls_preds.0.weight")
     if cls_w is None:
         raise fail(path, "no detect.cls_preds.0.weight: not a YOLOv6 (EfficientRep / Rep-PAN) checkpoint")
     num_classes = int(cls_w.shape[0])
-    fused = any(".rbr_reparam." in k for k in state_dict) or not any(k.endswith(".running_var") for k in state_dict)
+    fused = _is_fused(state_dict)
     name = model_name.lower() if model_name else infer_model_name(state_dict, num_classes, fused)
-    names = COCO_NAMES if num_classes == len(COCO_NAMES) else [f"class{i}" for i in range(num_classes)]
     try:
-        model = build_yolov6(name, num_classes, names=names)
+        model = build_yolov6(name, num_classes)
     except ValueError as e:
         raise fail(path, str(e)) from None
     if fused:
         model.fuse()
     what = "official checkpoint" if model_name else "official checkpoint (closest known config)"
     load_state_dict_checked(model, state_dict, path, what=what)
-    info = {"model_name": name, "num_classes": num_classes, "names": list(names), "fused": fused,
+    told = [label for label, mark in (("anchor-aided training branch (cls_preds_ab, reg_preds_ab)", "_preds_ab."),
+                                      ("self-distillation DFL branch (reg_preds_dist)", "reg_preds_dist."))
+            if any(mark in k for k in dropped)]
+    return model, name, dropped, {"dropped": told}
+
+
+def _is_fused(state_dict):
+    return any(".rbr_reparam." in k for k in state_dict) or not any(k.endswith(".running_var") for k in state_dict)
+
+
+def _fold_kept_batchnorms(state_dict, bn):
+    """Fold, in place, the BatchNorms a deploy-form file still holds into the conv before them.
+
+    The official fuse_model folds only ConvModule BNs: YOLOv6Lite's DPBlock keeps bn_1 / bn_2, and
+    QARepVGG's switch_to_deploy keeps its post-BN beside rbr_reparam (for QAT). Our fused model has none.
+    """
+    for key in [k for k in state_dict if k.endswith(".bn.running_var")]:
+        block = key[: -len(".bn.running_var")]
+        conv = next((c for c in (f"{block}.conv", f"{block}.rbr_reparam") if f"{c}.weight" in state_dict), None)
+        if conv is None:
+            continue
+        p = {n: state_dict.pop(f"{block}.bn.{n}").double() for n in ("weight", "bias", "running_mean", "running_var")}
+        state_dict.pop(f"{block}.bn.num_batches_tracked", None)
+        eps = bn.get(f"{block}.bn", (1e-5, None))[0] or 1e-5
+        scale = p["weight"] / (p["running_var"] + eps).sqrt()
+        w = state_dict[f"{conv}.weight"].double()
+        b = state_dict.get(f"{conv}.bias")
+        b = b.double() if b is not None else torch.zeros_like(p["running_mean"])
+        state_dict[f"{conv}.weight"] = (w * scale.reshape(-1, 1, 1, 1)).float()
+        state_dict[f"{conv}.bias"] = ((b - p["running_mean"]) * scale + p["bias"]).float()
+
+
+def _is_deploy_form(state_dict):
+    """Any conv whose BatchNorm has been folded away (or a RepVGG rbr_reparam): the file was fused."""
+    return any(".rbr_reparam." in k for k in state_dict) or any(
+        k.endswith(".conv.weight") and f"{k[:-len('.conv.weight')]}.bn.running_var" not in state_dict
+        for k in state_dict)
+
+
+def _from_tree(path, root):
+    """Read the architecture from the module tree and load the weights into the model it describes."""
+    from ..models import build_from_arch
+    from .checkpoint import apply_batchnorm_settings
+    from .official_arch import read_lite, read_yolov6
+    from .official_tree import child, class_name, mapped_state_dict
+
+    lite = child(root, "backbone") is not None and class_name(child(root, "backbone")) == "Lite_EffiBackbone"
+    state_dict, bn, dropped = mapped_state_dict(root, {"detect": "head"} if lite else None)
+    if not state_dict:
+        raise fail(path, "the pickled model holds no tensors")
+    arch, num_classes, name, desc = (read_lite if lite else read_yolov6)(root, state_dict, path)
+    fused = _is_deploy_form(state_dict)
+    if fused:
+        _fold_kept_batchnorms(state_dict, bn)
+    try:
+        model = build_from_arch(name, arch, num_classes)
+    except ValueError as e:
+        raise fail(path, f"the layout read from the file ({desc}) cannot be built: {e}") from None
+    if fused:
+        model.fuse()
+    apply_batchnorm_settings(model, bn)
+    load_state_dict_checked(model, state_dict, path, what=f"official checkpoint (layout read as {name}: {desc})")
+    keys = [k for ks in dropped.values() for k in ks]
+    return model, name, keys, {"variant": f"{name}: {desc}", "dropped": [d for d in dropped if d], "arch": arch}
+
+
+def load_official(path, model_name=None):
+    """(model, info) from an official YOLOv6 .pt: EMA weights when present, else 'model'.
+
+    The architecture is read from the pickled module tree (classes, attributes, shapes); `model_name` instead
+    builds that named config and loads the weights into it.
+    """
+    from ..datasets.coco_names import COCO_NAMES
+    from .checkpoint import apply_batchnorm_settings
+    from .official_tree import check_allowed, mapped_state_dict
+
+    path = Path(path)
+    top = read_official(path)
+    if not isinstance(top, dict) or not isinstance(top.get("ema") or top.get("model"), _Placeholder):
+        raise fail(path, "not an official YOLOv6 checkpoint (expected a dict with a pickled 'model' or 'ema')")
+    source = "ema" if isinstance(top.get("ema"), _Placeholder) else "model"
+    root = top[source]
+    try:
+        check_allowed(root, path, _Placeholder)
+        if model_name:
+            model, name, dropped, extra = _named(path, flat_state_dict(root), model_name)
+            apply_batchnorm_settings(model, mapped_state_dict(root)[1])  # the file's BN eps, as _from_tree does
+        else:
+            model, name, dropped, extra = _from_tree(path, root)
+    except RecursionError:
+        raise fail(path, f"the pickled '{source}' module tree is cyclic or too deep to be a YOLOv6 model") from None
+    num_classes = model.num_classes
+    names = COCO_NAMES if num_classes == len(COCO_NAMES) else [f"class{i}" for i in range(num_classes)]
+    model.names = list(names)
+    info = {"model_name": name, "num_classes": num_classes, "names": list(names), "fused": bool(model.is_fused),
             "format": "yolov6-official", "source": source, "epoch": top.get("epoch"),
-            "dropped_keys": dropped}
+            "dropped_keys": dropped, **extra}
+    return model, info
+
+
+def load_official_state_dict(path, state_dict, model_name=None):
+    """(model, info) from a plain state dict with official key names (no module tree: the named configs)."""
+    from ..datasets.coco_names import COCO_NAMES
+
+    model, name, dropped, extra = _named(Path(path), state_dict, model_name)
+    names = COCO_NAMES if model.num_classes == len(COCO_NAMES) else [f"class{i}" for i in range(model.num_classes)]
+    model.names = list(names)
+    info = {"model_name": name, "num_classes": model.num_classes, "names": list(names),
+            "fused": bool(model.is_fused), "format": "yolov6-official-state-dict", "source": "state_dict",
+            "dropped_keys": dropped, **extra}
     return model, info
