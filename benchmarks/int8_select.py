@@ -98,7 +98,8 @@ def main(argv=None) -> int:
         sel = m["select_ap"]
         qat_ap = f"{r['qat']['AP']:.2f}" if "qat" in r else "-"
         why = (f"select: PTQ {sel['ptq']:.2f} vs QAT {sel['qat']:.2f}" if "qat" in r else
-               f"select: PTQ {sel['ptq']:.2f}, float {sel['float']:.2f}: no gap, no QAT")
+               f"select: PTQ {sel['ptq']:.2f}, float {sel['float']:.2f}: " +
+               ("no gap, no QAT" if sel["float"] - sel["ptq"] <= 0.5 else "QAT not run (--qat-gap)"))
         lines.append(f"| {key} | {r['float']['AP']:.2f} | {r['ptq']['AP']:.2f} ({m['method']}, "
                      f"{len(m['float_layers'])}) | {qat_ap} | {m['kept']} ({why}) | "
                      f"{k['diff']:+.2f} "
