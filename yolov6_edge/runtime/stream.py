@@ -188,66 +188,65 @@ class Stream:
             frames.close()
             self._frames.close(lane)
 
+    def _stage(self, key, src, dst, work, n=1, fill=False):
+        """One pipeline stage: take from src, run work on what it took (timed under _time[key]), put the result
+        into dst; dst is closed when src is drained or the stage fails."""
+        try:
+            while True:
+                got = src.take(n, fill=fill)
+                if not got:
+                    return
+                t0 = time.perf_counter()
+                out = work(got)
+                self._time[key] += time.perf_counter() - t0
+                dst.put(0, out)
+        finally:
+            dst.close(0)
+
     def _letterbox(self):
         from .. import ops
 
         det = self.detector
         on_device = hasattr(det.backend, "infer_images")  # TensorRT letterboxes on the GPU, in the infer stage
-        try:
-            while True:
-                frames = self._frames.take(self.batch, fill=self.fill)
-                if not frames:
-                    return
-                t0 = time.perf_counter()
-                images = [f.image for f in frames]
-                if on_device:
-                    blob = params = None
-                else:
-                    blob, params = ops.letterbox(images, size=det.input_size, center=det.center, dtype=det.dtype)
-                self._time["pre"] += time.perf_counter() - t0
-                self._batches.put(0, (frames, blob, params))
-        finally:
-            self._batches.close(0)
+
+        def work(frames):
+            if on_device:
+                return frames, None, None
+            blob, params = ops.letterbox([f.image for f in frames], size=det.input_size, center=det.center,
+                                         dtype=det.dtype)
+            return frames, blob, params
+
+        self._stage("pre", self._frames, self._batches, work, n=self.batch, fill=self.fill)
 
     def _infer(self):
         from .detector import check_outputs
 
         det = self.detector
-        try:
-            while True:
-                got = self._batches.take(1)
-                if not got:
-                    return
-                frames, blob, params = got[0]
-                t0 = time.perf_counter()
-                if blob is None:
-                    outputs, params = det.backend.infer_images([f.image for f in frames], center=det.center)
-                    outputs = check_outputs(det.backend, outputs, len(frames))
-                else:
-                    outputs = det._infer(blob, len(frames))
-                self._time["infer"] += time.perf_counter() - t0
-                self._outputs.put(0, (frames, outputs, params))
-        finally:
-            self._outputs.close(0)
+
+        def work(got):
+            frames, blob, params = got[0]
+            if blob is None:
+                outputs, params = det.backend.infer_images([f.image for f in frames], center=det.center)
+                outputs = check_outputs(det.backend, outputs, len(frames))
+            else:
+                outputs = det._infer(blob, len(frames))
+            return frames, outputs, params
+
+        self._stage("infer", self._batches, self._outputs, work)
 
     def _nms(self):
         det = self.detector
-        try:
-            while True:
-                got = self._outputs.take(1)
-                if not got:
-                    return
-                frames, outputs, params = got[0]
-                t0 = time.perf_counter()
-                results = []
-                for dets, p, frame in zip(det.nms(outputs), params, frames):
-                    res = det._to_detections(dets, p, frame.image.shape[:2], frame.info.name)
-                    res.frame_index, res.timestamp, res.video = frame.index, frame.timestamp, frame.info
-                    if self.keep_frames:
-                        res.frame = frame.image
-                    results.append(res)
-                self._time["post"] += time.perf_counter() - t0
-                self._counts["done"] += len(results)
-                self._results.put(0, results)
-        finally:
-            self._results.close(0)
+
+        def work(got):
+            frames, outputs, params = got[0]
+            results = []
+            for dets, p, frame in zip(det.nms(outputs), params, frames):
+                res = det._to_detections(dets, p, frame.image.shape[:2], frame.info.name)
+                res.frame_index, res.timestamp, res.video = frame.index, frame.timestamp, frame.info
+                if self.keep_frames:
+                    res.frame = frame.image
+                results.append(res)
+            self._counts["done"] += len(results)
+            return results
+
+        self._stage("post", self._outputs, self._results, work)
