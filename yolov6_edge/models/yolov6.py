@@ -12,22 +12,15 @@ from .head import EfficientDecoupledHead
 from .reppan import CSPRepBiFPAN, CSPRepBiFPAN6, CSPRepPAN, RepBiFPAN, RepBiFPAN6, RepPAN
 
 
+_BASIC_BLOCKS = {"repvgg": RepVGGBlock, "conv_silu": conv_silu_block, "conv_relu": conv_relu_block,
+                 "conv_silu_bias": conv_silu_bias_block, "conv_relu_bias": conv_relu_bias_block,
+                 "qarepvgg2": QARepVGGBlock, "qarepvgg": qarepvgg_v1_block}
+
+
 def _basic_block(kind):
-    if kind == "repvgg":
-        return RepVGGBlock
-    if kind == "conv_silu":
-        return conv_silu_block
-    if kind == "conv_relu":
-        return conv_relu_block
-    if kind == "conv_silu_bias":
-        return conv_silu_bias_block
-    if kind == "conv_relu_bias":
-        return conv_relu_bias_block
-    if kind == "qarepvgg2":
-        return QARepVGGBlock
-    if kind == "qarepvgg":
-        return qarepvgg_v1_block
-    raise ValueError(f"unknown basic block '{kind}'")
+    if kind not in _BASIC_BLOCKS:
+        raise ValueError(f"unknown basic block '{kind}'")
+    return _BASIC_BLOCKS[kind]
 
 
 class YOLOv6(nn.Module):
