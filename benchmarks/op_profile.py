@@ -78,15 +78,11 @@ def profile_ov(path, threads, iters) -> dict:
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                flags = Path("/proc/cpuinfo").read_text()
-                isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f" {f}" in flags]
-                return f"{line.split(':', 1)[1].strip()} ({', '.join(isa)})"
-    except OSError:
-        pass
-    return "CPU"
+    from yolov6_edge.host import cpu_flags, cpu_name as name
+
+    flags = cpu_flags()
+    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    return f"{name()} ({', '.join(isa)})"
 
 
 def table(results: dict, top: int) -> list:

@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from qdq_graphs import concat_conv, qdq_conv
+from yolov6_edge.host import has_vnni
 from yolov6_edge.quant.reference import ReferenceEvaluator
 
 SIZE = (64, 64)
@@ -31,13 +32,6 @@ def _run_openvino(model, feeds, tmp_path):
 
 def _rel(got, ref):
     return float(np.linalg.norm(got - ref) / np.linalg.norm(ref))
-
-
-def _cpu_flags():
-    try:
-        return open("/proc/cpuinfo").read()
-    except OSError:
-        return ""
 
 
 def _ov_version():
@@ -72,7 +66,7 @@ def test_openvino_int8_conv_with_7_bit_weights_is_exact(tmp_path):
     assert _rel(_run_openvino(model, feeds, tmp_path), ref) < 1e-5
 
 
-@pytest.mark.skipif(bool(re.search(r"\b(avx512_vnni|avx_vnni|amx_int8)\b", _cpu_flags())),
+@pytest.mark.skipif(has_vnni(),
                     reason="this CPU has VNNI: its INT8 dot products do not saturate")
 def test_openvino_saturates_8_bit_weights_on_cpus_without_vnni(tmp_path):
     """Why the CPU targets default to 7-bit weights: u8 x s8 pairs summed in 16 bits (vpmaddubsw) overflow."""
@@ -233,7 +227,6 @@ def test_cli_compare_runtimes_reports_and_exits_by_verdict(calibrated, tmp_path,
 
 def test_cpu_target_takes_8_bit_weights_only_where_the_cpu_has_vnni():
     # --target cpu is about this machine: VNNI accumulates u8 x s8 in 32 bits, so 8-bit weights cannot saturate
-    from yolov6_edge.host import has_vnni
     from yolov6_edge.quant.recipe import default_weight_bits
 
     assert default_weight_bits("cpu", flags=["avx2", "avx512f", "avx512_vnni"]) == 8
