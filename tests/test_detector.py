@@ -139,3 +139,24 @@ def test_draw_marks_the_box_and_leaves_the_input_alone():
     assert out.shape == img.shape and not img.any()
     assert tuple(out[65, 20]) == colour(3) and tuple(out[90, 50]) == colour(3)  # left and bottom edges
     assert not out[60:80, 40:60].any()  # inside stays untouched
+
+
+def test_public_stages_give_what_a_call_gives_and_take_per_call_thresholds(tiny):
+    """preprocess -> infer -> postprocess (what streams and the Triton model run apart) equals det(images); a
+    per-call conf equals a detector built with that conf, and the detector's own setting is unchanged."""
+    _, d = tiny
+    imgs = _images(3, seed=4)
+    det = Detector(d / "tiny.onnx", conf=0.3, iou=0.5, max_det=30)
+    staged = det.postprocess(det.infer(det.preprocess(imgs)), ["a", "b", "c"])
+    whole = det(imgs)
+    assert [r.source for r in staged] == ["a", "b", "c"]
+    assert sum(len(r) for r in whole) > 0
+    for s, w in zip(staged, whole):
+        np.testing.assert_array_equal(_as_array(s), _as_array(w))
+    strict = Detector(d / "tiny.onnx", conf=0.6, iou=0.5, max_det=30)(imgs)
+    override = det.postprocess(det.infer(det.preprocess(imgs)), conf=0.6)
+    assert det.conf == 0.3
+    for s, w in zip(override, strict):
+        np.testing.assert_array_equal(_as_array(s), _as_array(w))
+    with pytest.raises(Exception, match="conf"):
+        det.postprocess(det.infer(det.preprocess(imgs)), conf=2.0)

@@ -8,7 +8,9 @@ Pre-processing is yolov6_edge.ops.letterbox, NMS is yolov6_edge.ops.batched_nms 
 inside and skip it); boxes come back in original-image pixels, clipped to the image.
 """
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -16,6 +18,25 @@ from ..errors import fail
 from . import images as image_io
 from .postprocess import end2end_to_dets, to_original
 from .results import Detections
+
+
+@dataclass
+class Prepared:
+    """A batch after preprocess(): the original images, the blob and the letterbox params (scale, pad_x,
+    pad_y) per image; blob and params are None where the backend letterboxes on its device."""
+
+    images: list
+    blob: Optional[np.ndarray]
+    params: Optional[np.ndarray]
+
+
+@dataclass
+class Inferred:
+    """A batch after infer(): the backend outputs (ONNX contract), letterbox params and original (H, W)."""
+
+    outputs: tuple
+    params: np.ndarray
+    shapes: list
 
 MODEL_SUFFIXES = (".onnx", ".engine", ".pt", ".pth", ".ckpt", ".param")
 
@@ -208,31 +229,57 @@ class Detector:
         return Stream(self, source, batch=batch, queue=queue, policy=policy, vid_stride=vid_stride,
                       reconnect=reconnect, timeout=timeout, keep_frames=keep_frames, decoder=decoder)
 
-    def _run(self, imgs, names, timing) -> list:
+    # ---- the three stages, public so that streams and servers can run them apart -----------------------------
+    def preprocess(self, images) -> Prepared:
+        """Letterbox a list of HxWx3 uint8 BGR arrays into the model's input blob.
+
+        Where the backend letterboxes on its own device (TensorRT: straight into the input binding), the blob
+        never exists on the host: `Prepared.blob` is None and infer() does the letterbox.
+        """
         from .. import ops
 
-        t0 = time.perf_counter()
-        n = len(imgs)
+        images = list(images)
         if hasattr(self.backend, "infer_images"):
-            # The TensorRT backend letterboxes on the GPU straight into its input binding, so the blob never
-            # exists on the host; its time is counted as inference.
-            t1 = time.perf_counter()
-            outputs, params = self.backend.infer_images(imgs, center=self.center)
+            return Prepared(images, None, None)
+        blob, params = ops.letterbox(images, size=self.input_size, center=self.center, dtype=self.dtype)
+        return Prepared(images, blob, params)
+
+    def infer(self, prepared: Prepared) -> Inferred:
+        """Run the model on a prepared batch; outputs are checked against the ONNX contract."""
+        n = len(prepared.images)
+        if prepared.blob is None:
+            outputs, params = self.backend.infer_images(prepared.images, center=self.center)
             outputs = check_outputs(self.backend, outputs, n)
         else:
-            blob, params = ops.letterbox(imgs, size=self.input_size, center=self.center, dtype=self.dtype)
-            t1 = time.perf_counter()
-            outputs = self._infer(blob, n)
+            outputs, params = self._run_backend(prepared.blob, n), prepared.params
+        return Inferred(outputs, np.asarray(params, np.float32), [img.shape[:2] for img in prepared.images])
+
+    def postprocess(self, inferred: Inferred, sources=None, conf=None, iou=None, max_det=None) -> list:
+        """NMS and the map back to original pixels: one Detections per image.
+
+        sources: a name per image (Detections.source); conf/iou/max_det override the detector's settings for
+        this call only (a server takes them per request).
+        """
+        dets = self.nms(inferred.outputs, conf=conf, iou=iou, max_det=max_det)
+        sources = sources if sources is not None else [""] * len(dets)
+        return [self._to_detections(d, p, shape, name)
+                for d, p, shape, name in zip(dets, inferred.params, inferred.shapes, sources)]
+
+    def _run(self, imgs, names, timing) -> list:
+        t0 = time.perf_counter()
+        prepared = self.preprocess(imgs)
+        t1 = time.perf_counter()
+        inferred = self.infer(prepared)
         t2 = time.perf_counter()
-        dets = self.nms(outputs)
-        results = [self._to_detections(d, p, img.shape[:2], name) for d, p, img, name in zip(dets, params, imgs, names)]
+        results = self.postprocess(inferred, names)
         t3 = time.perf_counter()
+        # a backend that letterboxes on its device counts the letterbox as inference
         timing["pre"] += t1 - t0
         timing["infer"] += t2 - t1
         timing["post"] += t3 - t2
         return results
 
-    def _infer(self, blob, n):
+    def _run_backend(self, blob, n):
         if getattr(self.backend, "fixed_batch", False) and n < self.backend.max_batch:
             # zero images fill the batch; their outputs are dropped below
             fill = np.zeros((self.backend.max_batch - n, *blob.shape[1:]), blob.dtype)
@@ -241,16 +288,20 @@ class Detector:
             return tuple(o[:n] for o in outputs)
         return check_outputs(self.backend, self.backend(blob), n)
 
-    def nms(self, outputs) -> list:
+    def nms(self, outputs, conf=None, iou=None, max_det=None) -> list:
         """Backend outputs -> per-image [K, 6] arrays in letterboxed input pixels."""
+        name = model_label(self.backend)
+        conf = self.conf if conf is None else check_threshold(name, "conf", conf)
+        iou = self.iou if iou is None else check_threshold(name, "iou", iou)
+        max_det = self.max_det if max_det is None else check_max_det(name, max_det)
         if self.backend.layout == "end2end":
             dets = end2end_to_dets(*outputs)
-            return [d[d[:, 4] >= self.conf][: self.max_det] for d in dets]
+            return [d[d[:, 4] >= conf][:max_det] for d in dets]
         from .. import ops
 
         boxes, scores = outputs
         return ops.batched_nms(np.ascontiguousarray(boxes, np.float32), np.ascontiguousarray(scores, np.float32),
-                               conf_thres=self.conf, iou_thres=self.iou, max_det=self.max_det,
+                               conf_thres=conf, iou_thres=iou, max_det=max_det,
                                multi_label=self.multi_label, agnostic=self.agnostic)
 
     def _to_detections(self, dets, params, shape, name) -> Detections:

@@ -204,48 +204,24 @@ class Stream:
             dst.close(0)
 
     def _letterbox(self):
-        from .. import ops
-
         det = self.detector
-        on_device = hasattr(det.backend, "infer_images")  # TensorRT letterboxes on the GPU, in the infer stage
-
-        def work(frames):
-            if on_device:
-                return frames, None, None
-            blob, params = ops.letterbox([f.image for f in frames], size=det.input_size, center=det.center,
-                                         dtype=det.dtype)
-            return frames, blob, params
-
-        self._stage("pre", self._frames, self._batches, work, n=self.batch, fill=self.fill)
+        self._stage("pre", self._frames, self._batches, lambda frames: (frames, det.preprocess(f.image for f in frames)),
+                    n=self.batch, fill=self.fill)
 
     def _infer(self):
-        from .detector import check_outputs
-
         det = self.detector
-
-        def work(got):
-            frames, blob, params = got[0]
-            if blob is None:
-                outputs, params = det.backend.infer_images([f.image for f in frames], center=det.center)
-                outputs = check_outputs(det.backend, outputs, len(frames))
-            else:
-                outputs = det._infer(blob, len(frames))
-            return frames, outputs, params
-
-        self._stage("infer", self._batches, self._outputs, work)
+        self._stage("infer", self._batches, self._outputs, lambda got: (got[0][0], det.infer(got[0][1])))
 
     def _nms(self):
         det = self.detector
 
         def work(got):
-            frames, outputs, params = got[0]
-            results = []
-            for dets, p, frame in zip(det.nms(outputs), params, frames):
-                res = det._to_detections(dets, p, frame.image.shape[:2], frame.info.name)
+            frames, inferred = got[0]
+            results = det.postprocess(inferred, [f.info.name for f in frames])
+            for res, frame in zip(results, frames):
                 res.frame_index, res.timestamp, res.video = frame.index, frame.timestamp, frame.info
                 if self.keep_frames:
                     res.frame = frame.image
-                results.append(res)
             self._counts["done"] += len(results)
             return results
 
