@@ -115,23 +115,34 @@ def read_image(path, corrupt=None) -> np.ndarray:
     YOLOV6_EDGE_CORRUPT_IMAGES environment variable, else "error").
     """
     path = Path(path)
+    return image_from_bytes(read_bytes(path), path, corrupt)
+
+
+def read_bytes(path) -> bytes:
+    """An image file's bytes, undecoded (what a client sends to a server), or a one-line error naming it."""
+    path = Path(path)
     if not path.exists():
         raise fail(path, "no such file")
     if path.is_dir():
         raise fail(path, "is a folder, not an image")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
         raise fail(path, f"cannot read file ({e.strerror or e})") from None
+
+
+def image_from_bytes(data: bytes, name, corrupt=None) -> np.ndarray:
+    """Encoded image bytes (a file's content, a JPEG from a camera or a request) -> HxWx3 uint8 BGR, with the
+    same checks and conversions as read_image, or a one-line error naming `name`."""
     if not data:
-        raise fail(path, "file is empty (zero bytes)")
-    img = decode(data, path, corrupt)
+        raise fail(name, "file is empty (zero bytes)" if isinstance(name, Path) else "no image data (zero bytes)")
+    img = decode(data, name, corrupt)
     if _looks_truncated_jpeg(data):
         problem = "corrupt JPEG: the file is truncated (no end-of-image marker)"
         if corrupt_mode(corrupt) == "error":
-            raise fail(path, problem)
-        warnings.warn(f"{path}: {problem}; used as decoded", stacklevel=2)
-    return to_bgr8(img, path)
+            raise fail(name, problem)
+        warnings.warn(f"{name}: {problem}; used as decoded", stacklevel=2)
+    return to_bgr8(img, name)
 
 
 def check_array(img, name="image array") -> np.ndarray:
