@@ -7,12 +7,17 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup demo test test-fast clean
 
-$(STAMP): pyproject.toml CMakeLists.txt
+$(STAMP): pyproject.toml CMakeLists.txt scripts/triton_python_env.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# The [serve] extra's Triton server (nvidia-pytriton) without its numpy<2 pin on this venv: the binary needs none
+	# of its Python dependencies, and Triton's Python backend gets a numpy-1 environment over this venv
+	# (scripts/triton_python_env.sh; docs/SERVING.md says why).
+	$(BIN)/python -m pip install -q --no-deps --no-warn-conflicts 'nvidia-pytriton>=0.7,<0.8'
+	bash scripts/triton_python_env.sh $(VENV)
 	touch $@
 
 setup: $(STAMP)

@@ -15,6 +15,7 @@ from ..errors import Yolov6EdgeError
 COMMANDS = {
     "demo": "demo",
     "export": "export",
+    "export-triton": "export_triton",
     "import-ncnn": "import_ncnn",
     "info": "info",
     "predict": "predict",
@@ -27,6 +28,7 @@ COMMANDS = {
     "compare-runtimes": "compare_runtimes",
     "qat": "qat",
     "train": "train",
+    "serve": "serve",
 }
 
 
@@ -52,6 +54,7 @@ EXTRAS = {
     "pycocotools": "pip install pycocotools  (or 'yolov6-edge[torch]', which brings it)",
     "matplotlib": "pip install matplotlib  (or 'yolov6-edge[torch]')",
     "tensorrt": "install TensorRT 10/11 for your CUDA (pip install 'yolov6-edge[trt]')",
+    "tritonclient": "pip install 'yolov6-edge[serve]'",
 }
 
 

@@ -13,16 +13,21 @@ from .checks import positive_int, unit_float
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="run a model on images, videos, cameras, stream URLs, folders or globs",
                               description=__doc__.splitlines()[0])
-    p.add_argument("model", type=Path, help=".onnx, .engine, .pt or .param")
+    p.add_argument("model", type=Path, help=".onnx, .engine, .pt or .param; with --server, the model's name on the "
+                                            "server (e.g. yolov6)")
     p.add_argument("sources", nargs="+", help="image or video files, folders, glob patterns, camera indices (0) "
                                               "or stream URLs (rtsp://, http://)")
     p.add_argument("-o", "--output", type=Path, default=Path("predict_out"), help="output folder")
-    p.add_argument("--conf", type=unit_float, default=0.25)
-    p.add_argument("--iou", type=unit_float, default=0.45)
-    p.add_argument("--max-det", type=positive_int, default=300)
+    # None: 0.25 / 0.45 / 300 locally; with --server, the served model's own defaults
+    p.add_argument("--conf", type=unit_float, default=None, help="score threshold (default 0.25)")
+    p.add_argument("--iou", type=unit_float, default=None, help="NMS IoU threshold (default 0.45)")
+    p.add_argument("--max-det", type=positive_int, default=None, help="detections per image (default 300)")
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for .pt/.param models (ONNX and engines use their own)")
     p.add_argument("--no-draw", action="store_true", help="write only detections.json / the .jsonl files")
+    p.add_argument("--server", metavar="URL", default=None,
+                   help="run MODEL on a Triton server instead: host:port (gRPC) or http://host:port "
+                        "(yolov6-edge serve, docs/SERVING.md); --conf/--iou/--max-det go with each request")
     add_backend_args(p)
     from .predict_stream import add_stream_args
 
@@ -51,7 +56,6 @@ def unique_names(paths, writable=lambda suffix: True) -> list:
 
 
 def run(args) -> int:
-    from ..runtime.detector import Detector
     from .checks import image_size
     from .predict_stream import run_streams, split_sources
 
@@ -61,10 +65,23 @@ def run(args) -> int:
     if files:
         det = predict_images(args, files, img_size)
     if streams:
-        det = det or Detector(args.model, conf=args.conf, iou=args.iou, max_det=args.max_det, img_size=img_size,
-                              **backend_kwargs(args))
+        det = det or open_detector(args, img_size)
         return run_streams(args, det, streams)
     return 0
+
+
+def open_detector(args, img_size):
+    """The local Detector on MODEL, or with --server a RemoteDetector on the model of that name."""
+    if args.server:
+        from ..serve.client import RemoteDetector
+
+        return RemoteDetector(args.server, model=str(args.model), conf=args.conf, iou=args.iou,
+                              max_det=args.max_det)
+    from ..runtime.detector import Detector
+
+    conf, iou, max_det = (0.25 if args.conf is None else args.conf, 0.45 if args.iou is None else args.iou,
+                          300 if args.max_det is None else args.max_det)
+    return Detector(args.model, conf=conf, iou=iou, max_det=max_det, img_size=img_size, **backend_kwargs(args))
 
 
 def predict_images(args, files, img_size):
@@ -73,7 +90,6 @@ def predict_images(args, files, img_size):
     from tqdm import tqdm
 
     from ..atomic import staged_folder
-    from ..runtime.detector import Detector
     from ..runtime.draw import draw
     from ..runtime.images import read_image
     from .checks import check_output_folder, check_outputs, model_files
@@ -82,9 +98,8 @@ def predict_images(args, files, img_size):
     names = unique_names(files, writable=lambda suffix: cv2.haveImageWriter("x" + suffix))
     outputs = {} if args.no_draw else {out_dir / n: "annotated image" for n in names}
     outputs[out_dir / INDEX] = INDEX
-    check_outputs(list(files) + model_files(args.model), outputs)
-    det = Detector(args.model, conf=args.conf, iou=args.iou, max_det=args.max_det, img_size=img_size,
-                   **backend_kwargs(args))
+    check_outputs(list(files) + ([] if args.server else model_files(args.model)), outputs)
+    det = open_detector(args, img_size)
     records = []
     # Everything is written to a staging folder and moved into the output folder at the end: a run that fails
     # halfway leaves the folder as it was, not new images beside an older detections.json.

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import Yolov6EdgeError, fail
 from . import protocol
 
-_IMAGE_ERROR = re.compile(r"^(?:images|raw)\[(\d+)\]: (.*)$", re.S)
+_IMAGE_ERROR = re.compile(r"^(?:in ensemble '[^']*', )?(?:images|raw)\[(\d+)\]: (.*)$", re.S)
 # gRPC statuses and socket errors that mean the server is gone, not that the request was wrong
 _GONE = ("UNAVAILABLE", "failed to connect", "Connection refused", "Socket closed", "Connection reset",
          "Broken pipe", "connection attempt failed", "RemoteDisconnected", "Connection aborted")
