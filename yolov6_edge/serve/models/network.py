@@ -19,6 +19,8 @@ class NetworkModel:
         s = ModelSettings.from_args(args)
         self.backend = open_backend(s.folder / s.params["model_file"], threads=int(s.params.get("threads", 0)))
         self.check = check_outputs
+        if hasattr(self.backend, "stop_spinning"):  # as in pipeline.py: no spinning pool threads in a server
+            self.backend.stop_spinning()
 
     def execute(self, requests):
         def run(blobs):
