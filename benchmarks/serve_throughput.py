@@ -128,6 +128,7 @@ def main():
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--queue-delay-us", type=int, default=2000)
     ap.add_argument("--out", type=Path, default=RESULTS / "serve_throughput")
+    ap.add_argument("--note", default="", help="a line for the top of the report (e.g. the machine's load)")
     args = ap.parse_args()
 
     from yolov6_edge import host
@@ -161,7 +162,7 @@ def main():
     result = {"host": {"cpu": host.cpu_name(), "flags": host.cpu_flags(), "cores": os.cpu_count(),
                        "python": platform.python_version()},
               "frames": frames_note, "threads": args.threads, "max_batch": args.max_batch,
-              "queue_delay_us": args.queue_delay_us, "requests": args.requests, "rows": rows,
+              "queue_delay_us": args.queue_delay_us, "requests": args.requests, "rows": rows, "note": args.note,
               "command": " ".join(["python"] + sys.argv)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from yolov6_edge.atomic import atomic_write_text
@@ -173,7 +174,7 @@ def main():
 
 def to_markdown(r) -> str:
     lines = ["# Serving throughput: Triton (python flavour, ORT CPU) vs in-process Detector.stream()", "",
-             f"`{r['command']}`", "",
+             f"`{r['command']}`", "", *([r["note"], ""] if r.get("note") else []),
              f"Host: {r['host']['cpu']}, {r['host']['cores']} cores, Python {r['host']['python']}; ORT intra-op "
              f"threads {r['threads']} on both sides, 1 model instance, max batch {r['max_batch']}, batching window "
              f"{r['queue_delay_us']} us; {r['requests']} images per measurement ({r['frames']}); clients are "
