@@ -6,10 +6,15 @@ size and frame rate) and NAME.jsonl (one record per frame) in the output folder,
 also when a source faults (the frames before the fault keep their results; the fault is then reported on one
 line, exit 2) and when the run is stopped with Ctrl-C, SIGTERM or q in the --show window (for cameras and URLs
 that is how a run ends: exit 0).
+
+--track gives every detection an object id (ByteTrack; the extra `[track]`); --line and --zone (which imply
+--track) count objects crossing lines and standing in zones: per-frame counts in the .jsonl, a table at the end
+and, with --save, summary.json (docs/TRACKING.md).
 """
 import argparse
 import collections
 import glob
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,6 +22,7 @@ from pathlib import Path
 from ..errors import Yolov6EdgeError, fail
 from .checks import positive_int
 
+SUMMARY = "summary.json"
 # runtime.buffer.POLICIES and runtime.sources.DECODERS (not imported here: --help stays free of OpenCV)
 POLICIES = ("auto", "block", "drop-oldest", "drop-newest")
 DECODERS = ("auto", "opencv", "pyav")
@@ -42,6 +48,17 @@ def _seconds(text) -> float:
     return value
 
 
+def _spec(parse):
+    def parse_arg(text):
+        from ..errors import Yolov6EdgeError
+
+        try:
+            return parse(text)
+        except Yolov6EdgeError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse_arg
+
+
 def add_stream_args(p) -> None:
     g = p.add_argument_group("videos, cameras and stream URLs")
     g.add_argument("--save", action="store_true",
@@ -61,6 +78,21 @@ def add_stream_args(p) -> None:
                    help="seconds to wait for a URL to answer (default 10)")
     g.add_argument("--decoder", choices=DECODERS, default="auto",
                    help="video files: opencv, pyav (pip install 'yolov6-edge[video]') or auto (pyav where installed)")
+    from ..track.counting import ANCHORS, parse_line, parse_zone
+
+    t = p.add_argument_group("tracking and counting (pip install 'yolov6-edge[track]')")
+    t.add_argument("--track", action="store_true", help="give each detection an object id that it keeps across "
+                                                         "frames (ByteTrack); ids and short trails are drawn")
+    t.add_argument("--line", type=_spec(parse_line), nargs="+", action="extend", default=[],
+                   metavar="[NAME=]X1,Y1,X2,Y2",
+                   help="count tracked objects crossing this line (pixels; repeatable): in = to the right-hand "
+                        "side walking from (X1,Y1) to (X2,Y2), i.e. downwards for a line drawn left to right")
+    t.add_argument("--zone", type=_spec(parse_zone), nargs="+", action="extend", default=[],
+                   metavar="[NAME=]X1,Y1,X2,Y2,X3,Y3,...",
+                   help="report how many tracked objects stand inside this polygon in each frame (repeatable)")
+    t.add_argument("--anchor", choices=ANCHORS, default="bottom-center",
+                   help="the point of a box that crosses lines and stands in zones (default bottom-center: where "
+                        "objects touch the ground)")
 
 
 def split_sources(specs):
@@ -164,23 +196,27 @@ def run_streams(args, det, items) -> int:
     from ..atomic import staged_folder
     from ..runtime.draw import draw
     from ..runtime.stream_writer import VIDEO_SUFFIX, StreamWriter
+    from ..track.annotate import draw_counts
     from .checks import check_output_folder, check_outputs, model_files
     from .main import Terminated
 
     show = args.show
+    track = args.track or bool(args.line or args.zone)
     if show and (problem := _display_problem()):
         print(f"yolov6-edge predict: --show ignored: {problem}", file=sys.stderr)
         show = False
     draw_video = args.save and not args.no_draw
     stream = det.stream(items, batch=args.batch, queue=args.queue, policy=args.buffer_policy,
                         vid_stride=args.vid_stride, reconnect=args.reconnect, timeout=args.timeout,
-                        keep_frames=draw_video or show, decoder=args.decoder)
+                        keep_frames=draw_video or show, decoder=args.decoder, track=True if track else None)
+    counter, trails = _counting(args, stream.sources) if track else (None, None)
     stems = _names(stream.sources)
     out_dir = None
     if args.save:
         out_dir = check_output_folder(args.output)
         outputs = [(out_dir / (s + ".jsonl"), "detections (JSON Lines)") for s in stems.values()]
         outputs += [(out_dir / (s + VIDEO_SUFFIX), "annotated video") for s in stems.values()] if draw_video else []
+        outputs += [(out_dir / SUMMARY, "tracking summary")] if track else []
         inputs = [Path(n) for n in stems if Path(n).is_file()] + model_files(args.model)
         check_outputs(inputs, outputs)
     live = all(s.live for s in stream.sources)
@@ -194,7 +230,13 @@ def run_streams(args, det, items) -> int:
                 key = res.source
                 frames[key] += 1
                 boxes[key] += len(res)
+                counts = counter.update(res) if counter is not None else None
                 annotated = draw(res.frame, res) if (draw_video or show) else None
+                if trails is not None:
+                    trails.update(res)
+                    if annotated is not None:
+                        trails.draw(annotated, res)
+                        draw_counts(annotated, counts or {}, counter.lines, counter.zones)
                 if args.save:
                     if key not in writers:
                         if not res.video.live:  # files play one after another: the previous one is done
@@ -203,7 +245,7 @@ def run_streams(args, det, items) -> int:
                             current_file = key
                         writers[key] = StreamWriter(stage, stems.get(key, "stream"), res.video, args.vid_stride,
                                                     video=draw_video)
-                    writers[key].write(res, annotated)
+                    writers[key].write(res, annotated, counts)
                 if show:
                     cv2.imshow(key, annotated)
                     if cv2.waitKey(1) & 0xFF == ord("q"):
@@ -225,6 +267,11 @@ def run_streams(args, det, items) -> int:
                 w.close()
             if show:
                 cv2.destroyAllWindows()
+            if track and stage is not None:
+                summary = _track_summary(args, stream, counter, frames)
+                (stage / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
+    if track:
+        _print_counts(_track_summary(args, stream, counter, frames))
     _summary(stream, frames, boxes, out_dir)
     if fault:
         raise Yolov6EdgeError(fault)
@@ -247,3 +294,42 @@ def _summary(stream, frames, boxes, out_dir) -> None:
     saved = f"; wrote {out_dir}" if out_dir else "; use --save to write annotated videos and JSON Lines"
     print(f"{stats['frames_done']} frames at {stats['fps']:.1f} frames/s; model busy "
           f"{100 * stats['model_busy']:.0f}% of the time{saved}")
+
+
+def _counting(args, sources):
+    """The Counter for --line/--zone (checked against each source's frame size where it is known) and the
+    trails drawn behind tracked objects."""
+    from ..runtime.sources import Playlist
+    from ..track.annotate import Trails
+    from ..track.counting import Counter, check_in_frame
+
+    counter = Counter(args.line, args.zone, anchor=args.anchor)
+    for src in sources:
+        for part in src.parts if isinstance(src, Playlist) else [src]:
+            if part.info.size:
+                check_in_frame(part.info.size, args.line, args.zone, part.name)
+    return counter, Trails(anchor=args.anchor)
+
+
+def _track_summary(args, stream, counter, frames) -> dict:
+    per_source = counter.summary() if counter is not None else {}
+    tracks = stream.tracker.summary() if stream.tracker is not None else {}
+    out = {"model": str(args.model), "anchor": args.anchor, "sources": {}}
+    for key, n in frames.items():
+        entry = {"frames": n, "tracks": tracks.get(key, 0)}
+        entry.update({k: v for k, v in per_source.get(key, {}).items() if k in ("lines", "zones")})
+        out["sources"][key] = entry
+    return out
+
+
+def _print_counts(summary) -> None:
+    rows = []
+    for key, s in summary["sources"].items():
+        rows.append((key, "objects tracked", str(s["tracks"])))
+        for ln in s.get("lines", []):
+            rows.append((key, f"line {ln['name']}", f"in {ln['in']}, out {ln['out']}"))
+        for z in s.get("zones", []):
+            rows.append((key, f"zone {z['name']}", f"{z['objects']} objects, at most {z['max_count']} at once"))
+    widths = [max(len(r[i]) for r in rows + [("source", "what", "count")]) for i in range(3)]
+    for r in [("source", "what", "count")] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -211,7 +211,8 @@ class Detector:
         return results[0] if single else results
 
     def stream(self, source, batch: int = 1, queue: int = 4, policy: str = "auto", vid_stride: int = 1,
-               reconnect: int = 0, timeout: float = 10.0, keep_frames: bool = False, decoder: str = "auto"):
+               reconnect: int = 0, timeout: float = 10.0, keep_frames: bool = False, decoder: str = "auto",
+               track=None):
         """Detections for every frame of a video, camera, URL, folder, glob, image list or iterable of arrays,
         with decoding, letterbox, inference and NMS overlapped (runtime/stream.py, docs/STREAMS.md).
 
@@ -221,13 +222,15 @@ class Detector:
         buffer does: "block", "drop-oldest" or "drop-newest" ("auto": drop-oldest for cameras and live URLs,
         block otherwise); vid_stride: keep every N-th frame; reconnect: attempts to reopen a camera or URL that
         stops; timeout: seconds to wait for a URL to answer; keep_frames: attach each BGR frame to its result
-        (`.frame`); decoder: "opencv", "pyav" or "auto" (PyAV where installed).
+        (`.frame`); decoder: "opencv", "pyav" or "auto" (PyAV where installed); track: True, "bytetrack" or a
+        TrackerConfig gives each detection a `track_ids` entry, one tracker per source (the optional extra
+        `[track]`; docs/TRACKING.md).
         Returns a Stream: iterate it for Detections with frame_index, timestamp, source; stats() after.
         """
         from .stream import Stream
 
         return Stream(self, source, batch=batch, queue=queue, policy=policy, vid_stride=vid_stride,
-                      reconnect=reconnect, timeout=timeout, keep_frames=keep_frames, decoder=decoder)
+                      reconnect=reconnect, timeout=timeout, keep_frames=keep_frames, decoder=decoder, track=track)
 
     # ---- the three stages, public so that streams and servers can run them apart -----------------------------
     def preprocess(self, images) -> Prepared:

@@ -49,6 +49,7 @@ class VideoInfo:
     size: Optional[tuple] = None  # (W, H) of the frames, where known
     frame_count: Optional[int] = None  # as announced by the file; None for live sources
     live: bool = False
+    group: Optional[str] = None  # still images of one list: the list's name (a tracker follows the run)
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Frame:
     index: int  # position in its source, counting skipped (vid_stride) frames
     timestamp: Optional[float]  # seconds from the start of the source; None for still images
     info: VideoInfo
+    reconnects: int = 0  # times a live source was reopened before this frame (trackers restart on a change)
 
 
 def is_url(text) -> bool:
@@ -275,7 +277,7 @@ class LiveCapture(Source):
     def frames(self):
         cap, self._cap = self._cap or self.open()._cap, None
         start = time.monotonic()
-        pos, attempts = 0, 0
+        pos, attempts, reopened = 0, 0, 0
         try:
             while True:
                 ok = cap.grab()
@@ -286,7 +288,7 @@ class LiveCapture(Source):
                     attempts = 0
                     if image is not None:
                         ts = time.monotonic() - start if self.live else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                        yield Frame(image_io.to_bgr8(image, self.info.name), pos, ts, self.info)
+                        yield Frame(image_io.to_bgr8(image, self.info.name), pos, ts, self.info, reopened)
                     pos += 1
                     continue
                 cap.release()
@@ -297,6 +299,8 @@ class LiveCapture(Source):
                     attempts += 1
                     time.sleep(min(0.5 * 2 ** (attempts - 1), 8.0))
                     cap = self._capture()
+                if cap is not None:
+                    reopened += 1  # what was tracked before the cut is not assumed to be where it was
                 if cap is None:
                     tried = f" and {self.reconnect} attempts to reconnect" if self.reconnect else ""
                     raise fail(self.info.name, f"stopped delivering frames after {pos} frames{tried} "
@@ -327,7 +331,8 @@ class ImageList(Source):
     def frames(self):
         for i, item in enumerate(self.items):
             image, name = image_io.load(item, i)
-            yield Frame(image, i, None, VideoInfo(name, size=(image.shape[1], image.shape[0]), frame_count=1))
+            yield Frame(image, i, None, VideoInfo(name, size=(image.shape[1], image.shape[0]), frame_count=1,
+                                                  group=self.info.name))
 
 
 class IterableSource(Source):

@@ -6,7 +6,7 @@
 Four kinds of thread, joined by bounded buffers (runtime/buffer.py):
 
     decoder (one per source) -> [frames, per source] -> letterbox -> [batches] -> inference -> [batches] -> NMS
-    -> [results] -> the caller's loop
+    (+ tracking) -> [results] -> the caller's loop
 
 Decoding, letterbox, inference and NMS run at the same time on different frames: OpenCV's decoder, our
 native ops and ONNX Runtime release the GIL, so while the model runs on batch k the next batch is decoded and
@@ -26,14 +26,19 @@ Faults of a source (a truncated file, a camera that disconnects) end that source
 before the fault get their results, the other sources go on, and once every result is out the stream raises
 the fault as one Yolov6EdgeError line (`errors` lists all of them). Anything else (the model failing) stops
 the stream at once.
+
+With `track` (True, "bytetrack" or a TrackerConfig: the optional extra `[track]`), the NMS thread also gives each
+detection a track id (yolov6_edge/track, docs/TRACKING.md): frames reach it in order within each source, so one
+tracker per source sees its frames in order, dropped frames as gaps in time.
 """
 import collections
 import threading
 import time
 
 from ..errors import Yolov6EdgeError, fail
+from ..track.config import tracker_config
 from .buffer import POLICIES, Cancelled, LaneBuffer
-from .sources import open_sources
+from .sources import Playlist, open_sources
 
 # inter-stage buffers hold this many batches: one being filled while one waits is enough to hide jitter
 STAGE_DEPTH = 2
@@ -45,14 +50,15 @@ class Stream:
     """An iterable of Detections, one per frame that reached the model, in frame order within each source.
 
     Each result has `frame_index`, `timestamp` (seconds; None for still images), `source` (the file, camera or
-    URL), `video` (its VideoInfo: fps, size, frame count) and, with keep_frames, `frame` (the BGR image).
+    URL), `video` (its VideoInfo: fps, size, frame count), `reconnects`, with keep_frames `frame` (the BGR
+    image) and with track `track_ids`.
     Use it as a context manager or iterate it to the end; breaking out of the loop and calling close() (or
     dropping the object) stops the threads.
     """
 
     def __init__(self, detector, source, batch: int = 1, queue: int = 4, policy: str = "auto",
                  vid_stride: int = 1, reconnect: int = 0, timeout: float = 10.0, keep_frames: bool = False,
-                 decoder: str = "auto"):
+                 decoder: str = "auto", track=None):
         for what, value, low in (("batch", batch, 1), ("queue", queue, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise fail(what, f"must be an integer >= {low}, got {value!r}")
@@ -69,6 +75,7 @@ class Stream:
         # full batches where nothing is lost by waiting for them; live sources take what is ready (latency)
         self.fill = all(p == "block" for p in self.policies) and not any(s.live for s in self.sources)
         self.keep_frames = keep_frames
+        self.tracker = self._tracker(track, vid_stride)
         self.errors = []  # one line per source fault, in the order they happened
         self.dropped = collections.deque(maxlen=DROPPED_KEPT)  # (source name, frame index), the latest ones
         self.dropped_count = collections.Counter()  # source name -> frames dropped
@@ -137,10 +144,23 @@ class Stream:
         wall = (end - self._start) if self._start else 0.0
         out = {"frames_decoded": self._counts["decoded"], "frames_done": self._counts["done"],
                "frames_dropped": sum(self.dropped_count.values()), "wall_s": wall,
-               "stage_s": {k: self._time[k] for k in ("decode", "pre", "infer", "post")},
+               "stage_s": {k: self._time[k] for k in ("decode", "pre", "infer", "post")
+                           + (("track",) if self.tracker is not None else ())},
                "fps": self._counts["done"] / wall if wall else 0.0,
                "model_busy": self._time["infer"] / wall if wall else 0.0}
         return out
+
+    def _tracker(self, track, vid_stride):
+        config = tracker_config(track)
+        if config is None:
+            return None
+        names = [p.name for s in self.sources for p in (s.parts if isinstance(s, Playlist) else [s])]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise fail(twice[0], "given twice: tracking keeps one state per source and tells sources apart by name")
+        from ..track.tracker import StreamTracker
+
+        return StreamTracker(config, conf=self.detector.conf, vid_stride=vid_stride)
 
     # ---- the pipeline --------------------------------------------------------------------------------------
     def _on_drop(self, lane, frame):
@@ -215,13 +235,23 @@ class Stream:
     def _nms(self):
         det = self.detector
 
+        tracker = self.tracker
+        conf = tracker.nms_conf if tracker is not None else None  # ByteTrack wants its low-score boxes too
+
         def work(got):
             frames, inferred = got[0]
-            results = det.postprocess(inferred, [f.info.name for f in frames])
+            results = det.postprocess(inferred, [f.info.name for f in frames], conf=conf)
             for res, frame in zip(results, frames):
                 res.frame_index, res.timestamp, res.video = frame.index, frame.timestamp, frame.info
+                res.reconnects = frame.reconnects
                 if self.keep_frames:
                     res.frame = frame.image
+            if tracker is not None:
+                t0 = time.perf_counter()
+                results = [tracker.update(r) for r in results]
+                spent = time.perf_counter() - t0
+                self._time["track"] += spent
+                self._time["post"] -= spent  # _stage times the whole of work() as "post"
             self._counts["done"] += len(results)
             return results
 

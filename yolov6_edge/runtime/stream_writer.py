@@ -3,7 +3,8 @@
 The video keeps the source's frame size and frame rate (divided by vid_stride, so it lasts as long as the
 source). Where frames of a live source were dropped, the last annotated frame is repeated in their place, so
 the recording keeps real time. Each JSON line: {"frame_index", "timestamp", "boxes" [[x1, y1, x2, y2], ...],
-"scores", "class_ids", "names"}; boxes in frame pixels.
+"scores", "class_ids", "names"}; boxes in frame pixels; with tracking also "track_ids" and what the caller adds
+(line counts, zone occupancy: docs/TRACKING.md).
 
 Files are written into a folder the caller stages (atomic.staged_folder), so an output folder never holds a
 half-written video next to an older one's records. OpenCV picks the container from the file name, so the
@@ -27,7 +28,8 @@ def record(res) -> dict:
             "timestamp": None if res.timestamp is None else round(float(res.timestamp), 6),
             "boxes": [[round(float(v), 2) for v in b] for b in res.boxes],
             "scores": [round(float(s), 5) for s in res.scores],
-            "class_ids": [int(c) for c in res.class_ids], "names": list(res.names)}
+            "class_ids": [int(c) for c in res.class_ids], "names": list(res.names),
+            **({} if res.track_ids is None else {"track_ids": [int(t) for t in res.track_ids]})}
 
 
 class StreamWriter:
@@ -45,9 +47,10 @@ class StreamWriter:
         self._last = None  # (frame index, annotated frame) for filling dropped frames
         self._jsonl = open(self.jsonl_path, "w")
 
-    def write(self, res, annotated=None) -> None:
-        """Add one result; `annotated` is its drawn frame (drawn here from res.frame when not given)."""
-        self._jsonl.write(json.dumps(record(res)) + "\n")
+    def write(self, res, annotated=None, extra=None) -> None:
+        """Add one result; `annotated` is its drawn frame (drawn here from res.frame when not given); `extra`: more
+        fields for its JSON line."""
+        self._jsonl.write(json.dumps({**record(res), **(extra or {})}) + "\n")
         if self.video_path is None:
             return
         if annotated is None:
