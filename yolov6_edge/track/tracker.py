@@ -81,8 +81,10 @@ class SourceTracker:
         return {t.external_track_id for t in self._bt.tracked_tracks + self._bt.lost_tracks}
 
     def update(self, boxes: np.ndarray, scores: np.ndarray, steps: int = 1) -> np.ndarray:
-        # frames the source skipped are frames without detections: tracks age and their motion is predicted
-        for _ in range(min(steps - 1, self.max_lost + 1)):
+        # frames the source skipped are frames without detections: tracks age and their motion is predicted.
+        # Past max_lost + 2 nothing changes (supervision 0.30 keeps a removed track in its lost list for one more
+        # frame, where it can still be matched: + 2, not + 1)
+        for _ in range(min(steps - 1, self.max_lost + 2)):
             self._bt.update_with_tensors(self._empty)
         tensors = np.hstack([boxes, scores[:, None]]).astype(np.float32) if len(boxes) else self._empty
         tracks = [t for t in self._bt.update_with_tensors(tensors) if t.frame_id == self._bt.frame_id]
