@@ -25,6 +25,9 @@ def test_detector_on_onnx_does_not_import_torch(tmp_path):
             vw.write(img)
         vw.release()
         assert [r.frame_index for r in det.stream({str(tmp_path / 'v.avi')!r}, batch=2)] == [0, 1, 2]
+        import importlib.util
+        if importlib.util.find_spec("supervision"):  # tracking (the [track] extra) stays torch-free too
+            assert len(list(det.stream({str(tmp_path / 'v.avi')!r}, track=True))) == 3
         import yolov6_edge.cli.predict_stream, yolov6_edge.runtime.stream_writer
         import yolov6_edge.cli.main, yolov6_edge.cli.predict, yolov6_edge.cli.evaluate, yolov6_edge.cli.info
         yolov6_edge.cli.main.build_parser()
