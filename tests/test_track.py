@@ -104,7 +104,8 @@ def test_a_reconnect_starts_the_source_afresh_and_no_id_is_given_twice():
 
 
 def test_low_score_detections_only_continue_tracks():
-    tracker = StreamTracker(True, conf=0.25)
+    assert StreamTracker(True, conf=0.25).nms_conf == pytest.approx(0.25)  # by default the detector's conf
+    tracker = StreamTracker(TrackerConfig(low_conf=0.1), conf=0.25)
     assert tracker.nms_conf == pytest.approx(0.1)
     box = [[10, 10, 30, 30]]
     ids = [tracker.update(_dets(box, t)).track_ids[0] for t in range(4)]
@@ -344,10 +345,62 @@ def test_without_the_extra_track_says_what_to_install_in_one_line(tmp_path, fake
 
 def test_tracker_settings_are_checked():
     for bad in ({"high_conf": 2}, {"low_conf": 0.5, "high_conf": 0.3}, {"lost_seconds": -1}, {"min_frames": 0},
-                {"nope": 1}):
+                {"nope": 1}, {"new_track_conf": -0.1}, {"match_iou": float("nan")}):
         with pytest.raises(Yolov6EdgeError):
             StreamTracker(bad)
     with pytest.raises(Yolov6EdgeError, match="unknown tracker"):
         StreamTracker("sort")
     assert StreamTracker("ByteTrack").config.algorithm == "bytetrack"
+    t = StreamTracker(True, conf=0.3)  # thresholds follow the detector's conf unless set
+    assert (t.high_conf, t.new_track_conf) == pytest.approx((0.3, 0.4))
+    t = StreamTracker({"high_conf": 0.5, "new_track_conf": 0.45}, conf=0.3)
+    assert (t.high_conf, t.new_track_conf, t.nms_conf) == pytest.approx((0.5, 0.45, 0.3))
     assert len(COLOURS) >= 5
+
+
+@pytest.mark.shared
+def test_a_real_detector_keeps_one_id_on_a_person_walking_across(tmp_path, shared):
+    """YOLOv6Lite-S (the official weights in ../shared) on a COCO person cut out along its outline, walking slowly
+    across a blurred street-like background: one person, one id (confirmed from its second frame)."""
+    from yolov6_edge.export.onnx import export_onnx
+
+    param = shared("weights", "yolov6lite", "yolov6-lite-s.param")
+    folder = shared("coco", "val")
+    data = json.loads((folder / "instances.json").read_text())
+    images = {im["id"]: im for im in data["images"]}
+    people = [a for a in data["annotations"] if a["category_id"] == 1 and not a["iscrowd"]
+              and isinstance(a["segmentation"], list) and a["bbox"][3] > 150 and a["bbox"][0] > 2
+              and a["bbox"][0] + a["bbox"][2] < images[a["image_id"]]["width"] - 2]
+    person = max(people, key=lambda a: a["area"])
+    img = cv2.imread(str(folder / "images" / images[person["image_id"]]["file_name"]))
+    x, y, w, h = (int(round(v)) for v in person["bbox"])
+    mask = np.zeros(img.shape[:2], np.uint8)
+    for poly in person["segmentation"]:
+        cv2.fillPoly(mask, [np.array(poly).reshape(-1, 2).round().astype(np.int32)], 255)
+    scale = 200 / h
+    patch = cv2.resize(img[y:y + h, x:x + w], None, fx=scale, fy=scale)
+    alpha = cv2.resize(mask[y:y + h, x:x + w], (patch.shape[1], patch.shape[0]))[..., None] / 255.0
+    background = cv2.GaussianBlur(cv2.resize(img, (480, 270)), (0, 0), 14)
+    writer = cv2.VideoWriter(str(tmp_path / "walk.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (480, 270))
+    for t in range(30):
+        frame = background.astype(np.float64)
+        x0, y0 = 20 + 8 * t, 40
+        region = frame[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]]
+        region[:] = alpha * patch + (1 - alpha) * region
+        writer.write(frame.astype(np.uint8))
+    writer.release()
+    export_onnx(param, tmp_path / "lite_s.onnx", img_size=(320, 320))
+    # Lite-S scores this person 0.1-0.5 and often boxes it twice: ByteTrack's second match (low_conf) and a looser
+    # match (match_iou) carry its track through the weak frames
+    from yolov6_edge.track.tracker import _iou
+
+    results = run(Detector(tmp_path / "lite_s.onnx"), tmp_path / "walk.avi",
+                  track=TrackerConfig(low_conf=0.1, match_iou=0.1))
+    on_person = []  # per frame: the ids of the boxes on the person (we know where it is)
+    for t, r in enumerate(results):
+        truth = np.array([[20 + 8 * t, 40, 20 + 8 * t + patch.shape[1], 40 + patch.shape[0]]], np.float64)
+        overlap = _iou(truth, r.boxes.astype(np.float64))[0] if len(r) else np.zeros(0)
+        on_person.append({int(i) for i, o in zip(r.track_ids, overlap) if o >= 0.3 and i >= 0})
+    ids = set().union(*on_person)
+    assert len(ids) == 1, on_person  # one person, one id: never a second one on it
+    assert sum(bool(f) for f in on_person) >= 27, on_person  # and it holds it in (nearly) every frame

@@ -12,8 +12,9 @@ ALGORITHMS = ("bytetrack",)
 class TrackerConfig:
     """ByteTrack's settings, in the units a user thinks in (seconds, scores, IoU).
 
-    high_conf: detections at or above it are matched to tracks first, and (at high_conf + 0.1, ByteTrack's rule)
-        may start a new track.
+    high_conf: detections at or above it are matched to tracks first. None (the default): the Detector's conf.
+    new_track_conf: the least score of a detection that starts a new track. None (the default): high_conf + 0.1,
+        ByteTrack's rule (a new object needs a clearly confident box).
     low_conf: detections between it and high_conf only continue existing tracks (ByteTrack's second match,
         which keeps an object through a partial occlusion). The stream runs NMS down to this score while
         tracking; a detection under the Detector's own `conf` is returned only where it continued a track.
@@ -32,7 +33,8 @@ class TrackerConfig:
     """
 
     algorithm: str = "bytetrack"
-    high_conf: float = 0.35
+    high_conf: Optional[float] = None
+    new_track_conf: Optional[float] = None
     low_conf: Optional[float] = None
     match_iou: float = 0.2
     lost_seconds: float = 1.0
@@ -42,10 +44,12 @@ class TrackerConfig:
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
             raise fail("track", f"unknown tracker {self.algorithm!r} (expected one of {', '.join(ALGORITHMS)})")
-        for name, low, high in (("high_conf", 0.0, 1.0), ("match_iou", 0.0, 1.0)):
-            _check_number(name, getattr(self, name), low, high)
-        if self.low_conf is not None:
-            _check_number("low_conf", self.low_conf, 0.0, self.high_conf)
+        for name in ("high_conf", "new_track_conf", "low_conf"):
+            if getattr(self, name) is not None:
+                _check_number(name, getattr(self, name), 0.0, 1.0)
+        if None not in (self.low_conf, self.high_conf) and self.low_conf > self.high_conf:
+            raise fail("track", f"low_conf ({self.low_conf}) must not be above high_conf ({self.high_conf})")
+        _check_number("match_iou", self.match_iou, 0.0, 1.0)
         _check_number("lost_seconds", self.lost_seconds, 0.0, math.inf)
         _check_number("fps", self.fps, 1e-3, math.inf)
         if not isinstance(self.min_frames, int) or isinstance(self.min_frames, bool) or self.min_frames < 1:

@@ -64,16 +64,17 @@ def _iou(a, b):
 class SourceTracker:
     """ByteTrack for one source: `update(boxes, scores, steps)` -> the ByteTrack id of each box (-1: none)."""
 
-    def __init__(self, config: TrackerConfig, rate: float):
+    def __init__(self, config: TrackerConfig, rate: float, high_conf: float, new_track_conf: float):
         from scipy.optimize import linear_sum_assignment
 
         self._assign = linear_sum_assignment
         self.config = config
         self.rate = rate  # tracker steps per second of the source
         self.max_lost = max(1, int(round(config.lost_seconds * rate)))
-        self._bt = load_bytetrack()(track_activation_threshold=config.high_conf,
+        self._bt = load_bytetrack()(track_activation_threshold=high_conf,
                                     lost_track_buffer=self.max_lost, minimum_matching_threshold=1 - config.match_iou,
                                     frame_rate=30, minimum_consecutive_frames=config.min_frames)
+        self._bt.det_thresh = new_track_conf  # supervision fixes it at high_conf + 0.1; ours may say otherwise
         self._empty = np.zeros((0, 5), np.float32)
 
     def alive(self) -> set:
@@ -104,13 +105,16 @@ class SourceTracker:
 class StreamTracker:
     """Track ids for the Detections of a stream of one or more sources (see the module's docstring)."""
 
-    def __init__(self, track=True, conf: float = 0.0, vid_stride: int = 1):
+    def __init__(self, track=True, conf: float = 0.25, vid_stride: int = 1):
         """track: True, "bytetrack", a TrackerConfig or a dict of its fields. conf: the detector's own threshold
-        (detections under it are returned only where they continued a track). vid_stride: the frames a
-        stream keeps (indices still count every frame)."""
-        self.config = tracker_config(track) or TrackerConfig()
+        (the default high_conf; detections under it are returned only where they continued a track). vid_stride:
+        the frames a stream keeps (indices still count every frame)."""
+        self.config = cfg = tracker_config(track) or TrackerConfig()
         load_bytetrack()  # a missing extra fails here, before any frame
         self.conf = float(conf)
+        self.high_conf = cfg.high_conf if cfg.high_conf is not None else self.conf
+        new = cfg.new_track_conf if cfg.new_track_conf is not None else self.high_conf + 0.1
+        self.new_track_conf = new if new <= 1.0 else self.high_conf
         self.stride = max(1, int(vid_stride))
         self._sources = {}  # source name -> _SourceState
         self._next_id = 1
@@ -119,7 +123,7 @@ class StreamTracker:
     def nms_conf(self) -> float:
         """The score NMS should keep down to so that ByteTrack sees its low-score detections."""
         low = self.config.low_conf
-        return self.conf if low is None else min(self.conf, low)
+        return min(self.conf, self.high_conf) if low is None else min(self.conf, low)
 
     def update(self, res):
         """Set `res.track_ids` (int64 [K]); returns res, without the low-score detections that continued no
@@ -158,7 +162,7 @@ class StreamTracker:
         state = self._sources.get(key)
         if state is None:
             fps = getattr(video, "fps", None) or self.config.fps
-            state = self._sources[key] = _SourceState(self.config, fps / self.stride, self.stride)
+            state = self._sources[key] = _SourceState(self, fps / self.stride)
         elif state.restarted(res):
             state.restart()
         return state
@@ -169,13 +173,14 @@ class _SourceState:
 
     PRUNE_EVERY = 256  # updates between dropping the ids of tracks ByteTrack has removed
 
-    def __init__(self, config, rate, stride):
-        self.config, self.rate, self.stride = config, rate, stride
+    def __init__(self, owner, rate):
+        self.owner, self.rate, self.stride = owner, rate, owner.stride
         self.given = 0  # ids given to this source's objects, over restarts too
         self.restart()
 
     def restart(self):
-        self.tracker = SourceTracker(self.config, self.rate)
+        o = self.owner
+        self.tracker = SourceTracker(o.config, self.rate, o.high_conf, o.new_track_conf)
         self.ids = {}
         self.last = None  # (frame_index, timestamp, reconnects) of the previous result
         self.updates = 0
