@@ -344,10 +344,10 @@ def test_ctrl_c_keeps_what_was_recorded(tiny, tmp_path, capsys, monkeypatch):
 
     write = stream_writer.StreamWriter.write
 
-    def interrupted_after_three(self, res, annotated=None):
+    def interrupted_after_three(self, res, annotated=None, extra=None):
         if self.frames == 3:
             raise KeyboardInterrupt
-        write(self, res, annotated)
+        write(self, res, annotated, extra)
 
     monkeypatch.setattr(stream_writer.StreamWriter, "write", interrupted_after_three)
     out = tmp_path / "out"
