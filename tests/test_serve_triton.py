@@ -272,3 +272,31 @@ def test_ensemble_config_forwards_steps_and_batches(served):
         det(images(3, seed=7))
     after = metrics.model_counts(metrics.read_metrics(served.metrics_url), "tiny_ens_net")
     assert after["inferences"] - before["inferences"] == 3
+
+
+def test_tracking_on_a_remote_stream_equals_tracking_on_the_local_one(served, local, tmp_path, capsys):
+    """stream(track=True) through RemoteDetector: the tracker runs here on the served results, so the ids are
+    those of the same tracker on the local Detector's results; and predict --server --track writes them."""
+    import json
+
+    pytest.importorskip("supervision", reason="the [track] extra (supervision) is not installed")
+    from yolov6_edge.cli.main import main
+
+    base = images(1, seed=7)[0]
+    frames = [np.roll(base, 2 * t, axis=1) for t in range(12)]  # one scene drifting slowly: boxes that persist
+    with RemoteDetector(served.grpc_url, model="tiny") as det:
+        remote = list(det.stream(iter(frames), batch=3, track=True))
+    ref = list(local.stream(iter(frames), batch=3, track=True))
+    assert [r.track_ids.tolist() for r in remote] == [r.track_ids.tolist() for r in ref]
+    assert max(max(r.track_ids, default=-1) for r in ref) >= 1  # tracks were made, not only -1s
+    video = tmp_path / "drift.avi"
+    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (base.shape[1], base.shape[0]))
+    for f in frames:
+        w.write(f)
+    w.release()
+    out = tmp_path / "out"
+    assert main(["predict", "tiny", str(video), "--server", served.grpc_url, "--track", "--save", "--no-draw",
+                 "-o", str(out), "--decoder", "opencv"]) == 0
+    lines = [json.loads(s) for s in (out / "drift.jsonl").read_text().splitlines()]
+    assert len(lines) == 12 and all(len(r["track_ids"]) == len(r["boxes"]) for r in lines)
+    assert "objects tracked" in capsys.readouterr().out

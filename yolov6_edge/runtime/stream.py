@@ -236,7 +236,9 @@ class Stream:
         det = self.detector
 
         tracker = self.tracker
-        conf = tracker.nms_conf if tracker is not None else None  # ByteTrack wants its low-score boxes too
+        # ByteTrack's low-score boxes: NMS goes under the detector's conf only when the tracker asks for it (a
+        # RemoteDetector takes no per-call thresholds and says so in one line)
+        conf = tracker.nms_conf if tracker is not None and tracker.nms_conf < det.conf else None
 
         def work(got):
             frames, inferred = got[0]

@@ -248,14 +248,16 @@ class RemoteDetector:
         return results[0] if single else results
 
     def stream(self, source, batch: int = 1, queue: int = 4, policy: str = "auto", vid_stride: int = 1,
-               reconnect: int = 0, timeout: float = 10.0, keep_frames: bool = False, decoder: str = "auto"):
+               reconnect: int = 0, timeout: float = 10.0, keep_frames: bool = False, decoder: str = "auto",
+               track=None):
         """Detector.stream() with inference on the server: frames are decoded here and sent raw, requests of
-        successive batches in flight together. Arguments as Detector.stream (docs/STREAMS.md). A server that
-        stops answering ends the stream with one line, after the results received before."""
+        successive batches in flight together. Arguments as Detector.stream (docs/STREAMS.md); track runs here,
+        on the results (docs/TRACKING.md; a low_conf under the served conf needs RemoteDetector(conf=...)). A
+        server that stops answering ends the stream with one line, after the results received before."""
         from ..runtime.stream import Stream
 
         return Stream(self, source, batch=batch, queue=queue, policy=policy, vid_stride=vid_stride,
-                      reconnect=reconnect, timeout=timeout, keep_frames=keep_frames, decoder=decoder)
+                      reconnect=reconnect, timeout=timeout, keep_frames=keep_frames, decoder=decoder, track=track)
 
     # stages, as Detector's, so runtime/stream.py drives a RemoteDetector unchanged
     def preprocess(self, images):
