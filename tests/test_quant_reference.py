@@ -1,24 +1,104 @@
-"""quant/reference.py, the numpy judge of what a QDQ ONNX means, checked against hand-computed values and torch."""
+"""quant/reference.py, the judge of what a QDQ ONNX means: onnx.reference with our two op replacements, checked
+against hand-computed values, ONNX Runtime, onnx.reference's own ops and the torch model a file came from."""
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
-import torch
-import torch.nn.functional as F
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator as OnnxReference
 
-from yolov6_edge.quant.reference import (ReferenceEvaluator, conv, conv_transpose, dequantize_linear, max_pool,
+from yolov6_edge.errors import Yolov6EdgeError
+from yolov6_edge.quant.reference import (ReferenceEvaluator, dequantize_linear, quantize_dequantize,
                                          quantize_linear)
 
 
+def _q_model(zp_type, opset=17, axis=None):
+    kw = {} if axis is None else {"axis": axis}
+    g = helper.make_graph([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], **kw)], "q",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("s", TensorProto.FLOAT, None),
+                           helper.make_tensor_value_info("z", zp_type, None)],
+                          [helper.make_tensor_value_info("y", zp_type, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def _ort(model, feeds):
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
 def test_quantize_linear_rounds_half_to_even_and_saturates():
-    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 300.0, -300.0, 0.49], np.float32)
-    assert quantize_linear(x, np.float32(1), np.array(0, np.int8)).tolist() == [0, 2, 2, 0, -2, 127, -128, 0]
+    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, 300.0, -300.0, 0.49, 3e9, -3e9, np.inf, -np.inf], np.float32)
+    assert quantize_linear(x, np.float32(1), np.array(0, np.int8)).tolist() == \
+        [0, 2, 2, 0, -2, 127, -128, 0, 127, -128, 127, -128]
     assert quantize_linear(x, np.float32(1), np.array(128, np.uint8)).tolist() == \
-        [128, 130, 130, 128, 126, 255, 0, 128]
+        [128, 130, 130, 128, 126, 255, 0, 128, 255, 0, 255, 0]
     # the same function under both zero points: uint8 codes are the int8 codes + 128
     y = np.random.default_rng(0).normal(0, 3, 1000).astype(np.float32)
     s = np.float32(0.05)
-    a = dequantize_linear(quantize_linear(y, s, np.array(0, np.int8)), s, np.array(0, np.int8))
+    a = quantize_dequantize(y, s, np.array(0, np.int8))
     b = dequantize_linear(quantize_linear(y, s, np.array(128, np.uint8)), s, np.array(128, np.uint8))
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("zp_type, zp", [(TensorProto.INT8, np.array(0, np.int8)),
+                                         (TensorProto.UINT8, np.array(128, np.uint8)),
+                                         (TensorProto.UINT8, np.array(3, np.uint8))])
+def test_quantize_linear_is_onnx_runtimes_and_onnx_references_function(zp_type, zp):
+    """Ties, saturation and plain values: ORT (an independent implementation) everywhere, and onnx.reference's
+    own QuantizeLinear wherever it does not wrap (|x / scale| < 2^31): we replace only its saturation."""
+    rng = np.random.default_rng(1)
+    s = np.array(0.02, np.float32)
+    x = np.concatenate([rng.normal(0, 2, 5000), (np.arange(-300, 300) + 0.5) * 0.02,  # ties at half steps
+                        [1e6, -1e6, 3e9, -3e9, np.inf, -np.inf]]).astype(np.float32)
+    model = _q_model(zp_type)
+    feeds = {"x": x, "s": s, "z": zp}
+    ours = ReferenceEvaluator(model).run(feeds)["y"]
+    np.testing.assert_array_equal(ours, _ort(model, feeds))
+    theirs = OnnxReference(_q_model(zp_type, opset=19)).run(None, feeds)[0]
+    in_range = np.abs(x / s) < 2 ** 31
+    np.testing.assert_array_equal(ours[in_range], theirs[in_range])
+
+
+@pytest.mark.xfail(strict=True, reason="onnx.reference (1.23) casts round(x / scale) to int32 before saturating: "
+                                       "3e9 wraps to -128 (our QuantizeLinear replaces it; drop ours when this "
+                                       "passes)")
+def test_onnx_reference_quantize_linear_saturates_beyond_int32():
+    with np.errstate(invalid="ignore"):
+        y = OnnxReference(_q_model(TensorProto.INT8, opset=19)).run(
+            None, {"x": np.array([3e9], np.float32), "s": np.array(1, np.float32), "z": np.array(0, np.int8)})[0]
+    assert y.tolist() == [127]
+
+
+@pytest.mark.xfail(strict=True, reason="onnx.reference (1.23) has DequantizeLinear from opset 19 only; ours runs its "
+                                       "opset-19 implementation for our opset-17 files (drop ours when this passes)")
+def test_onnx_reference_has_dequantize_linear_at_opset_17():
+    g = helper.make_graph([helper.make_node("DequantizeLinear", ["x", "s"], ["y"])], "dq",
+                          [helper.make_tensor_value_info("x", TensorProto.INT8, [1]),
+                           helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    OnnxReference(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+
+
+def test_dequantize_linear_int8_uint8_and_int32_bias_match_onnx_runtime():
+    rng = np.random.default_rng(2)
+    cases = [(rng.integers(-128, 128, 500).astype(np.int8), np.array(0, np.int8), np.array(0.03, np.float32)),
+             (rng.integers(0, 256, 500).astype(np.uint8), np.array(128, np.uint8), np.array(0.03, np.float32)),
+             # int32 bias (the onnxruntime placement): scale = input scale x weight scale, zero point 0
+             (rng.integers(-2 ** 31, 2 ** 31 - 1, 500, dtype=np.int64).astype(np.int32), None,
+              np.array(1.3e-5, np.float32))]
+    for x, zp, s in cases:
+        names = ["x", "s", "z" if zp is not None else ""]
+        inputs = [helper.make_tensor_value_info("x", helper.np_dtype_to_tensor_dtype(x.dtype), None),
+                  helper.make_tensor_value_info("s", TensorProto.FLOAT, None)]
+        feeds = {"x": x, "s": s}
+        if zp is not None:
+            inputs.append(helper.make_tensor_value_info("z", helper.np_dtype_to_tensor_dtype(zp.dtype), None))
+            feeds["z"] = zp
+        g = helper.make_graph([helper.make_node("DequantizeLinear", names, ["y"])], "dq", inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+        np.testing.assert_array_equal(ReferenceEvaluator(model).run(feeds)["y"], _ort(model, feeds))
+        np.testing.assert_array_equal(dequantize_linear(x, s, zp), _ort(model, feeds))
 
 
 def test_per_axis_quantization_uses_each_channels_scale():
@@ -27,33 +107,18 @@ def test_per_axis_quantization_uses_each_channels_scale():
     q = quantize_linear(x, scale, np.zeros(3, np.int8), axis=1)
     assert q[0, :, 0, 0].tolist() == [1, 4, 16]
     np.testing.assert_array_equal(dequantize_linear(q, scale, np.zeros(3, np.int8), axis=1), x)
-
-
-@pytest.mark.parametrize("groups, stride, pad, dilation", [(1, 1, 1, 1), (2, 2, 0, 1), (8, 1, 2, 2), (1, 2, 1, 1)])
-def test_conv_matches_torch(groups, stride, pad, dilation):
-    rng = np.random.default_rng(groups)
-    x = rng.normal(0, 1, (2, 8, 11, 9)).astype(np.float32)
-    w = rng.normal(0, 1, (8, 8 // groups, 3, 3)).astype(np.float32)
-    b = rng.normal(0, 1, 8).astype(np.float32)
-    ref = F.conv2d(torch.from_numpy(x).double(), torch.from_numpy(w).double(), torch.from_numpy(b).double(),
-                   stride, pad, dilation, groups).float().numpy()
-    got = conv(x, w, b, (stride, stride), (pad,) * 4, (dilation, dilation), groups)
-    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-6)
-
-
-def test_conv_transpose_and_max_pool_match_torch():
-    rng = np.random.default_rng(1)
-    x = rng.normal(0, 1, (1, 4, 5, 6)).astype(np.float32)
-    w = rng.normal(0, 1, (4, 3, 2, 2)).astype(np.float32)
-    ref = F.conv_transpose2d(torch.from_numpy(x), torch.from_numpy(w), stride=2).numpy()
-    np.testing.assert_allclose(conv_transpose(x, w, strides=(2, 2)), ref, rtol=1e-5, atol=1e-5)
-    ref = F.max_pool2d(torch.from_numpy(x), 5, 1, 2).numpy()
-    np.testing.assert_array_equal(max_pool(x, (5, 5), (1, 1), (2, 2, 2, 2)), ref)
+    w = np.random.default_rng(3).normal(0, 1, (4, 2, 3, 3)).astype(np.float32)
+    ws = np.array([0.01, 0.02, 0.04, 0.08], np.float32)
+    model = _q_model(TensorProto.INT8, axis=0)
+    feeds = {"x": w, "s": ws, "z": np.zeros(4, np.int8)}
+    np.testing.assert_array_equal(ReferenceEvaluator(model).run(feeds)["y"], _ort(model, feeds))
 
 
 @pytest.mark.parametrize("name, size", [("yolov6lite-s", 64), ("yolov6n", 64), ("yolov6m", 64)])
 def test_reference_runs_our_float_exports_like_the_torch_model(tmp_path, name, size):
-    """The whole evaluator against the model it was exported from (an independent implementation)."""
+    """The whole evaluator against the model it was exported from (an independent implementation): Conv,
+    ConvTranspose, MaxPool, Resize, the activations and the shape arithmetic of unsimplified exports."""
+    torch = pytest.importorskip("torch")
     from yolov6_edge.export.onnx import export_onnx
     from yolov6_edge.models import build_model
 
@@ -67,26 +132,44 @@ def test_reference_runs_our_float_exports_like_the_torch_model(tmp_path, name, s
     # unsimplified: more of the ops the QDQ graphs can hold (shape arithmetic), and faster to write
     path = export_onnx(model, tmp_path / "m.onnx", (size, size), simplify=False)
     x = torch.rand(2, 3, size, size)
-    with torch.no_grad():  # in float64, like the reference's sums (it stores float32 between ops)
-        boxes, scores = model.double()(x.double())
+    with torch.no_grad():  # float64, so a difference is float32 rounding (or a fault)
+        expected = dict(zip(["boxes", "scores"], [t.numpy() for t in model.double()(x.double())]))
     out = ReferenceEvaluator(path).run({"images": x.numpy()})
-    np.testing.assert_allclose(out["boxes"], boxes.numpy(), rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(out["scores"], scores.numpy(), rtol=1e-4, atol=1e-3)
+    # The budget for float32 rounding through ~60 layers of random weights (logits in the hundreds, boxes
+    # up to thousands of px) is what ONNX Runtime's float32 misses by; measured, the reference lands at
+    # 1-5x that (float32 sums in its Conv; docs/QUANTIZATION.md), a fault at the size of the values.
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got_ort = dict(zip(["boxes", "scores"], sess.run(["boxes", "scores"], {"images": x.numpy()})))
+    for k, ref in expected.items():
+        budget = max(10 * float(np.abs(got_ort[k] - ref).max()), 1e-5)
+        np.testing.assert_allclose(out[k], ref, rtol=0, atol=budget, err_msg=k)
 
 
-def test_reference_keeps_intermediates_and_refuses_unknown_ops(tmp_path):
-    from onnx import TensorProto, helper
-
-    from yolov6_edge.errors import Yolov6EdgeError
-
+def test_reference_keeps_intermediates_and_refuses_unknown_ops_and_names():
     nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Neg", ["r"], ["y"])]
-    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    ev = ReferenceEvaluator(model)
-    with pytest.raises(Yolov6EdgeError, match="Neg"):
-        ev.run({"x": np.array([-1, 2], np.float32)})
-    g2 = helper.make_graph(nodes[:1], "g", g.input, [helper.make_tensor_value_info("r", TensorProto.FLOAT, [2])])
-    out = ReferenceEvaluator(helper.make_model(g2, opset_imports=[helper.make_opsetid("", 17)])).run(
-        {"x": np.array([-1, 2], np.float32)}, keep=["r", "x"])
-    assert out["r"].tolist() == [0, 2] and out["x"].tolist() == [-1, 2]
+    vi = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])]
+    g = helper.make_graph(nodes, "g", vi, [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    ev = ReferenceEvaluator(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]))
+    out = ev.run({"x": np.array([-1, 2], np.float32)}, keep=["r", "x", "y"])
+    assert out["r"].tolist() == [0, 2] and out["x"].tolist() == [-1, 2] and out["y"].tolist() == [0, -2]
+    with pytest.raises(Yolov6EdgeError, match="no tensor named 'nope'"):
+        ev.run({"x": np.array([-1, 2], np.float32)}, keep=["nope"])
+    with pytest.raises(Yolov6EdgeError, match="no value fed for input 'x'"):
+        ev.run({})
+
+    custom = helper.make_graph([helper.make_node("Gelu", ["x"], ["y"], domain="com.microsoft")], "g", vi,
+                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    with pytest.raises(Yolov6EdgeError, match="com.microsoft.Gelu has no reference"):
+        ReferenceEvaluator(helper.make_model(custom, opset_imports=[helper.make_opsetid("", 17),
+                                                                    helper.make_opsetid("com.microsoft", 1)]))
+    # opset 10's DequantizeLinear, which onnx.reference lacks, runs as opset 19's (the same function)
+    old_dq = helper.make_graph([helper.make_node("DequantizeLinear", ["q", "s"], ["y"])], "g",
+                               [helper.make_tensor_value_info("q", TensorProto.INT8, [2]),
+                                helper.make_tensor_value_info("s", TensorProto.FLOAT, [])],
+                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    ev = ReferenceEvaluator(helper.make_model(old_dq, opset_imports=[helper.make_opsetid("", 10)]))
+    assert ev.run({"q": np.array([-3, 4], np.int8), "s": np.array(0.5, np.float32)})["y"].tolist() == [-1.5, 2.0]
+    unknown = helper.make_graph([helper.make_node("Relu6", ["x"], ["y"])], "g", vi,
+                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    with pytest.raises(Yolov6EdgeError, match="cannot evaluate it.*Relu6"):
+        ReferenceEvaluator(helper.make_model(unknown, opset_imports=[helper.make_opsetid("", 17)]))

@@ -1,4 +1,5 @@
-"""Where does a runtime depart from the ONNX meaning of a QDQ graph? Layer by layer, against reference.py.
+"""Where does a runtime depart from the ONNX meaning of a QDQ graph? Layer by layer, against reference.py
+(the ONNX project's own reference evaluator, onnx.reference).
 
 Making every conv output a graph output would change what a runtime fuses (an output must exist in float),
 so each layer is checked in a graph of its own:
@@ -29,7 +30,7 @@ from onnx import helper, numpy_helper
 from tqdm import tqdm
 
 from ..errors import fail
-from .reference import ReferenceEvaluator
+from .reference import ReferenceEvaluator, quantize_dequantize
 
 ACTIVATIONS = ("Relu", "HardSwish", "Sigmoid", "HardSigmoid", "Clip", "LeakyRelu")
 # ops a runtime folds into the quantization of its consumer's input: the isolated subgraph walks through them
@@ -196,8 +197,6 @@ def snap_feeds(sub: onnx.ModelProto, feeds: dict) -> dict:
     between runtime and reference is the layer itself: a right fused kernel then agrees to float rounding
     (about 1e-7), and one weight or level off shows at once.
     """
-    from .reference import dequantize_linear, quantize_linear
-
     g = sub.graph
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
     _, readers = _graph_maps(g)
@@ -218,8 +217,7 @@ def snap_feeds(sub: onnx.ModelProto, feeds: dict) -> dict:
                 continue
             axis = {a.name: a.i for a in q.attribute}.get("axis", 1)
             zp = inits.get(q.input[2]) if len(q.input) > 2 else None
-            grid = dequantize_linear(quantize_linear(x * mult, inits[q.input[1]], zp, axis), inits[q.input[1]], zp,
-                                     axis)
+            grid = quantize_dequantize(x * mult, inits[q.input[1]], zp, axis)
             out[t] = (grid / mult).astype(np.float32) if r.op_type == "Mul" else grid
             break
     return out
@@ -286,7 +284,7 @@ def _preprocess(model_path, images, num, size):
 
 def compare_runtimes(onnx_path, images, backends=("onnxruntime", "openvino"), num=1, mode="isolated",
                      layers=None, tol=DEFAULT_TOL, threads=1, progress=True) -> Report:
-    """Check each unit of a (QDQ) ONNX on each backend against the numpy reference; see the module doc."""
+    """Check each unit of a (QDQ) ONNX on each backend against the reference (onnx.reference); see the module doc."""
     onnx_path = Path(onnx_path)
     if mode not in ("isolated", "prefix"):
         raise fail(onnx_path, f"unknown mode {mode!r} (expected isolated or prefix)")
