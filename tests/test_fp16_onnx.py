@@ -1,4 +1,7 @@
-"""export/fp16.py: float32 -> float16 ONNX conversion, checked against the float32 graph in ONNX Runtime."""
+"""export/fp16.py: float32 -> float16 ONNX conversion (ONNX Runtime's converter with our rules), checked against
+the float32 graph in ONNX Runtime and for the types our rules fix."""
+import collections
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -51,6 +54,20 @@ def export_tiny(path, size=64):
     return path
 
 
+def elem_types(m) -> dict:
+    """Element type of every tensor of a model, as ONNX type inference (strict) gives it."""
+    g = onnx.shape_inference.infer_shapes(m, strict_mode=True).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in list(g.input) + list(g.output) + list(g.value_info)}
+    types.update({i.name: i.data_type for i in g.initializer})
+    return types
+
+
+def casts(m) -> collections.Counter:
+    """(source type, target type) -> number of Cast nodes."""
+    types = elem_types(m)
+    return collections.Counter((types.get(n.input[0]), n.attribute[0].i) for n in m.graph.node if n.op_type == "Cast")
+
+
 def run(path, x):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     return sess.run(["boxes", "scores"], {"images": x})
@@ -63,7 +80,14 @@ def test_fp16_keeps_float32_io_and_matches_float32_outputs(tmp_path):
     m = onnx.load(str(dst))
     io_types = {v.name: v.type.tensor_type.elem_type for v in list(m.graph.input) + list(m.graph.output)}
     assert io_types == {"images": TensorProto.FLOAT, "boxes": TensorProto.FLOAT, "scores": TensorProto.FLOAT}
-    assert {p.key: p.value for p in m.metadata_props}["precision"] == "fp16"
+    meta, meta32 = ({p.key: p.value for p in mm.metadata_props} for mm in (m, onnx.load(str(src))))
+    assert meta == {**meta32, "precision": "fp16"}
+    onnx.checker.check_model(m, full_check=True)
+    # Casts: one at the input, one per output, and the float32 island of the int -> float anchor arithmetic
+    # (the Cast from int64 stays float32, one Cast takes its result to fp16); the int64 -> int64 Casts of the
+    # torch export are untouched. The same seven as the converter this one replaced wrote.
+    assert casts(m) == {(TensorProto.FLOAT, TensorProto.FLOAT16): 2, (TensorProto.FLOAT16, TensorProto.FLOAT): 2,
+                        (TensorProto.INT64, TensorProto.FLOAT): 1, (TensorProto.INT64, TensorProto.INT64): 2}
     conv_weights = [i for i in m.graph.initializer if i.dims and len(i.dims) == 4]
     assert conv_weights and all(i.data_type == TensorProto.FLOAT16 for i in conv_weights)
 
@@ -141,6 +165,20 @@ def test_fp16_on_exported_yolov6n_plain_and_end2end(tmp_path):
         for name in n.input[:2]:
             p = producers.get(name)
             assert p is None or not (p.op_type == "Cast" and p.attribute[0].i == TensorProto.FLOAT16)
+    # NMS, TopK and ConstantOfShape (the padding of the detection table) compute in float32, everything else
+    # in fp16; no constant is read in both types (it would be converted and cast back for its float32 reader)
+    onnx.checker.check_model(m16, full_check=True)
+    types = elem_types(m16)
+    float_out = collections.defaultdict(set)
+    for n in m16.graph.node:
+        if n.op_type != "Cast":
+            float_out[n.op_type] |= {types[o] for o in n.output if types[o] in (TensorProto.FLOAT, TensorProto.FLOAT16)}
+    assert {op for op, t in float_out.items() if TensorProto.FLOAT in t} == {"TopK", "ConstantOfShape"}
+    assert float_out["Conv"] == {TensorProto.FLOAT16}
+    inits = {i.name for i in m16.graph.initializer}
+    assert not [n.name for n in m16.graph.node if n.op_type == "Cast" and n.input[0] in inits]
+    assert casts(m16) == {(TensorProto.FLOAT, TensorProto.FLOAT16): 3, (TensorProto.FLOAT16, TensorProto.FLOAT): 5,
+                          (TensorProto.BOOL, TensorProto.INT64): 1}
     names = ["num_dets", "det_boxes", "det_scores", "det_classes"]
     sess32 = ort.InferenceSession(str(e2e), providers=["CPUExecutionProvider"])
     sess16 = ort.InferenceSession(str(tmp_path / "e16.onnx"), providers=["CPUExecutionProvider"])

@@ -1,163 +1,92 @@
 """Convert a float32 ONNX detector to float16 for a strongly typed TensorRT FP16 engine.
 
 A strongly typed network runs each layer in the type the ONNX gives it, so FP16 is decided here, not by a
-builder flag (TensorRT 11 has none). Rules:
-- the graph inputs and outputs stay float32, with Cast nodes at the boundary, so the engine's I/O and every
-  caller are the same for FP32 and FP16 engines;
-- ops whose float inputs are indices, thresholds or coordinates that fp16 cannot hold (NMS, TopK, RoiAlign,
-  Range) stay float32, as do the `roi` and `scales` inputs of Resize (the ONNX spec types them float);
-- a node that turns integers into floats (shape arithmetic: Cast from int, ConstantOfShape, Range) stays
-  float32: those values can exceed fp16's exact-integer range (2048);
-- a constant (initializer or Constant node) is converted only where every consumer runs in fp16; otherwise a
-  float32 copy is kept and the fp16 consumers read a converted twin.
+builder flag (TensorRT 11 has none). The conversion is ONNX Runtime's own tool (`onnxruntime.transformers.
+float16`, the maintained fork of onnxconverter-common's converter; onnxruntime is already a dependency), with
+our rules as its options:
+- keep_io_types: the graph inputs and outputs stay float32, with Cast nodes at the boundary, so the engine's
+  I/O and every caller are the same for FP32 and FP16 engines;
+- op_block_list: ops whose float inputs are indices, thresholds or coordinates that fp16 cannot hold stay
+  float32 (the tool's defaults: NonMaxSuppression, TopK, RoiAlign, Range, ...), and so does ConstantOfShape
+  (shape arithmetic); the tool keeps the `scales` input of Resize float32 (the ONNX spec types it float);
+- node_block_list: a Cast from an integer type to float (shape arithmetic) stays float32: those values can
+  exceed fp16's exact-integer range (2048);
+- constants beyond fp16's range are clipped to +-65504 instead of overflowing to inf (a saturated weight is
+  wrong by little, an inf poisons the output); a constant read by both float32 and fp16 nodes is converted
+  and the float32 readers get a Cast (none of our exports has one: tests/test_fp16_onnx.py).
+Not onnxconverter-common itself: measured with 1.16.0 on our exports, its output does not load in ONNX
+Runtime for YOLOv6Lite (its Resize block leaves a float32 tensor typed float16) nor for any end-to-end export
+(it names the Casts it adds after the nodes they follow, and our NMS nodes have no names: duplicate names).
 """
-import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
 from ..atomic import atomic_path
 from ..errors import fail
 
 FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
-KEEP_FP32_OPS = {"NonMaxSuppression", "TopK", "RoiAlign", "Range", "ConstantOfShape"}
-# op -> input positions that must stay float32 even when the op runs in fp16
-FP32_INPUT_POSITIONS = {"Resize": {1, 2}, "Upsample": {1}}
-FP16_MAX = float(np.finfo(np.float16).max)
+FLOAT_TYPES = (FLOAT, HALF, TensorProto.DOUBLE, TensorProto.BFLOAT16)
+EXTRA_FP32_OPS = ("ConstantOfShape",)
 
 
-def _elem_types(model) -> dict:
-    """Element type of every tensor name we can know: inputs, outputs, initializers, inferred values."""
+def _int_to_float_casts(model) -> list:
+    """Cast nodes that turn an integer tensor into float (shape arithmetic), named so a block list can hold
+    them (a name is given where the exporter left none)."""
     inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
-    types = {}
     g = inferred.graph
-    for vi in list(g.input) + list(g.output) + list(g.value_info):
-        types[vi.name] = vi.type.tensor_type.elem_type
-    for init in g.initializer:
-        types[init.name] = init.data_type
+    types = {v.name: v.type.tensor_type.elem_type for v in list(g.input) + list(g.output) + list(g.value_info)}
+    types.update({i.name: i.data_type for i in g.initializer})
+    names = {n.name for n in model.graph.node}
+    casts = []
+    for i, node in enumerate(model.graph.node):
+        to = next((a.i for a in node.attribute if a.name == "to"), None)
+        if node.op_type != "Cast" or to != FLOAT or types.get(node.input[0]) in (*FLOAT_TYPES, None):
+            continue
+        if not node.name:
+            node.name = f"Cast_int_to_float_{i}"
+            while node.name in names:
+                node.name += "_"
+            names.add(node.name)
+        casts.append(node.name)
+    return casts
+
+
+def _constants_to_initializers(model) -> None:
+    """Constant nodes holding a tensor become initializers (the same graph): the converter decides the type of
+    an initializer by its readers (float32 where every reader is float32, e.g. Resize scales), but converts
+    every Constant node's tensor and casts it back where a reader needs float32."""
+    g = model.graph
+    keep = []
     for node in g.node:
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value":
-                    types[node.output[0]] = a.t.data_type
-    return types
-
-
-def _keeps_fp32(node, types) -> bool:
-    if node.op_type in KEEP_FP32_OPS:
-        return True
-    if node.op_type == "Cast":
-        src = types.get(node.input[0])
-        return src not in (FLOAT, HALF, None)  # int -> float: shape arithmetic
-    return False
-
-
-def _to_fp16_array(arr: np.ndarray) -> np.ndarray:
-    # Clip instead of overflowing to inf: a saturated weight is wrong by little, an inf poisons the output.
-    return np.clip(arr, -FP16_MAX, FP16_MAX).astype(np.float16)
+        value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
+        if value is None or node.domain not in ("", "ai.onnx"):
+            keep.append(node)
+            continue
+        init = g.initializer.add()
+        init.CopyFrom(value)
+        init.name = node.output[0]
+    del g.node[:]
+    g.node.extend(keep)
 
 
 def convert_float_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     """Return a new ModelProto computing in fp16 inside, float32 at its inputs and outputs."""
+    # onnxruntime.transformers appends its own folder to sys.path when imported; only this function needs it
+    from onnxruntime.transformers import float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
     model = onnx.ModelProto.FromString(model.SerializeToString())
-    g = model.graph
-    types = _elem_types(model)
-    is_float = lambda name: types.get(name) == FLOAT  # noqa: E731
-
-    constants = {i.name: i for i in g.initializer}
-    const_nodes = {n.output[0]: n for n in g.node if n.op_type == "Constant"}
-    fp16_nodes = [n for n in g.node if n.op_type != "Constant" and not _keeps_fp32(n, types)]
-    fp16_ids = {id(n) for n in fp16_nodes}
-
-    def wanted(node, pos):
-        if id(node) not in fp16_ids or pos in FP32_INPUT_POSITIONS.get(node.op_type, ()):
-            return FLOAT
-        return HALF
-
-    # What each consumer wants for each float tensor it reads.
-    wants = {}
-    for node in g.node:
-        if node.op_type == "Constant":
-            continue
-        for pos, name in enumerate(node.input):
-            if name and is_float(name):
-                wants.setdefault(name, set()).add(wanted(node, pos))
-    graph_outputs = {o.name for o in g.output}
-    for name in graph_outputs:
-        wants.setdefault(name, set()).add(FLOAT)
-
-    # Decide the produced type of every float tensor.
-    produced = {i.name: FLOAT for i in g.input}
-    for name in list(constants) + list(const_nodes):
-        if is_float(name):
-            produced[name] = HALF if wants.get(name) == {HALF} else FLOAT
-    for node in g.node:
-        if node.op_type == "Constant":
-            continue
-        for name in node.output:
-            if is_float(name):
-                produced[name] = HALF if id(node) in fp16_ids else FLOAT
-
-    # Convert constants that only fp16 consumers read.
-    for name, init in constants.items():
-        if produced.get(name) == HALF:
-            init.CopyFrom(numpy_helper.from_array(_to_fp16_array(numpy_helper.to_array(init)), name))
-    for name, node in const_nodes.items():
-        if produced.get(name) == HALF:
-            for a in node.attribute:
-                if a.name == "value":
-                    a.t.CopyFrom(numpy_helper.from_array(_to_fp16_array(numpy_helper.to_array(a.t)), name))
-
-    # fp16 nodes whose attributes name a float type.
-    for node in fp16_nodes:
-        for a in node.attribute:
-            if node.op_type == "Cast" and a.name == "to" and a.i == FLOAT:
-                a.i = HALF
-
-    # Graph outputs produced in fp16: the producer writes a renamed tensor, a Cast restores the name.
-    new_nodes, renamed = [], {}
-    for name in graph_outputs:
-        if produced.get(name) == HALF:
-            renamed[name] = f"{name}__fp16"
-    for node in g.node:
-        for i, name in enumerate(node.output):
-            if name in renamed:
-                node.output[i] = renamed[name]
-
-    # Insert one Cast per (tensor, target type) where producer and consumer disagree.
-    casts = {}
-
-    def cast_of(name, src_name, to):
-        key = (name, to)
-        if key not in casts:
-            out = f"{name}__to_{'fp16' if to == HALF else 'fp32'}"
-            casts[key] = out
-            new_nodes.append(helper.make_node("Cast", [src_name], [out], to=to, name=f"{out}_cast"))
-        return casts[key]
-
-    body = []
-    for node in g.node:
-        if node.op_type != "Constant":
-            for pos, name in enumerate(node.input):
-                if not name or not is_float(name):
-                    continue
-                have, want = produced.get(name, FLOAT), wanted(node, pos)
-                if have != want:
-                    src = renamed.get(name, name)
-                    node.input[pos] = cast_of(name, src, want)
-                elif name in renamed:
-                    node.input[pos] = renamed[name]
-        body.extend(new_nodes)  # casts go before their consumer to keep the graph topologically sorted
-        new_nodes.clear()
-        body.append(node)
-    for name, src in renamed.items():
-        body.append(helper.make_node("Cast", [src], [name], to=FLOAT, name=f"{name}_to_fp32"))
-
-    del g.node[:]
-    g.node.extend(body)
-    del g.value_info[:]  # stale element types; TensorRT and ORT re-infer them
-    _set_precision(model, "fp16")
-    onnx.checker.check_model(model)
-    return model
+    _constants_to_initializers(model)
+    block = _int_to_float_casts(model)
+    converted = float16.convert_float_to_float16(
+        model, keep_io_types=True, op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *EXTRA_FP32_OPS],
+        node_block_list=block, max_finite_val=65504.0)
+    wrapper = OnnxModel(converted)
+    wrapper.topological_sort()  # the tool appends its Casts at the end of the node list
+    converted = wrapper.model
+    _set_precision(converted, "fp16")
+    onnx.checker.check_model(converted)
+    return converted
 
 
 def _set_precision(model, precision: str) -> None:
