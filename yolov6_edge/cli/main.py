@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Optional dependency (top-level module) -> what to install. The base install runs inference only.
 EXTRAS = {
     "torch": "pip install 'yolov6-edge[torch]'  (torch 2.13.0; see README)",
+    "onnx": "pip install onnx  (or any of 'yolov6-edge[openvino]', '[trt]', '[torch]', which bring it)",
     "onnxslim": "pip install 'yolov6-edge[torch]'  (or: pip install onnxslim)",
     "pycocotools": "pip install pycocotools  (or 'yolov6-edge[torch]', which brings it)",
     "matplotlib": "pip install matplotlib  (or 'yolov6-edge[torch]')",
