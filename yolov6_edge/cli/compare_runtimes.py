@@ -1,5 +1,5 @@
 """`yolov6-edge compare-runtimes M.onnx --images DIR`: where a runtime departs from the ONNX meaning of a
-QDQ model, layer by layer, judged by a numpy reference of the spec (quant/reference.py)."""
+QDQ model, layer by layer, judged by the spec's reference evaluator (onnx.reference; quant/reference.py)."""
 import json
 from pathlib import Path
 
@@ -7,7 +7,7 @@ from .backend_args import ONNX_BACKENDS
 
 
 def register(subparsers, name):
-    p = subparsers.add_parser(name, help="check an (INT8) ONNX layer by layer against the numpy reference on "
+    p = subparsers.add_parser(name, help="check an (INT8) ONNX layer by layer against the spec reference on "
                                          "ONNX Runtime and OpenVINO", description=__doc__.replace("\n", " "))
     p.add_argument("model", type=Path, help="a .onnx (QDQ or float)")
     p.add_argument("--images", required=True, type=Path, help="image file, folder or glob")

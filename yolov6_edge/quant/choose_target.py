@@ -1,7 +1,7 @@
 """`--target cpu`: write both CPU placements, keep the faster one that is right on this machine.
 
 "Right" is measured, not assumed: each candidate runs on the runtime it targets through the layer-by-layer
-comparison with the numpy reference (runtime_compare.py) on one calibration image, and a candidate with a
+comparison with the spec reference (runtime_compare.py) on one calibration image, and a candidate with a
 departing layer is dropped (on CPUs whose INT8 kernels saturate, or a runtime version with a fusion bug).
 The survivors are timed interleaved at batch 1 with the recipe's thread count; the fastest is written.
 """
