@@ -7,12 +7,15 @@ in this process on the same input; ONNX Runtime's time is the baseline the ratio
 
     python benchmarks/reference_speed.py /tmp/lite-s_int8.onnx --images ../shared/coco/val/images \
         [--num 1] [--repeat 3] [--compare] [--out benchmarks/results/reference_speed]
+
+Timings interleave the evaluators (and alternate which goes first in compare-runtimes), medians.
 """
 import argparse
 import collections
 import importlib.util
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -22,13 +25,10 @@ import numpy as np
 import onnx
 from onnx import helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import timeit  # noqa: E402
-
-from yolov6_edge import ops  # noqa: E402
-from yolov6_edge.host import cpu_flags, cpu_name  # noqa: E402
-from yolov6_edge.quant import reference  # noqa: E402
-from yolov6_edge.runtime.images import expand_sources, read_image  # noqa: E402
+from yolov6_edge import ops
+from yolov6_edge.host import cpu_flags, cpu_name
+from yolov6_edge.quant import reference
+from yolov6_edge.runtime.images import expand_sources, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_REV = "8393309"  # main before quant/reference.py moved onto onnx.reference
@@ -44,6 +44,18 @@ def load_old(rev):
     exec(compile(src, f"{rev}:yolov6_edge/quant/reference.py", "exec"), mod.__dict__)
     sys.modules[spec.name] = mod
     return mod
+
+
+def interleaved(fns, repeat):
+    """Median seconds of each of fns, called in turn `repeat` times after one untimed round."""
+    times = [[] for _ in fns]
+    for r in range(repeat + 1):
+        for fn, ts in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            if r:
+                ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
 
 
 def per_node(model, old_values, custom_ops):
@@ -99,9 +111,9 @@ def main():
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(args.model), opts, providers=["CPUExecutionProvider"])
     new_ev, old_ev = reference.ReferenceEvaluator(model), old.ReferenceEvaluator(model)
-    t_ort = timeit(lambda: sess.run(None, feeds), args.repeat)
-    t_new = timeit(lambda: new_ev.run(feeds), args.repeat)
-    t_old = timeit(lambda: old_ev.run(feeds), args.repeat)
+    # interleaved (ORT, new, old, ORT, new, old, ...), so load that drifts on a shared machine hits all three
+    t_ort, t_new, t_old = interleaved([lambda: sess.run(None, feeds), lambda: new_ev.run(feeds),
+                                       lambda: old_ev.run(feeds)], args.repeat)
     t = time.perf_counter()
     reference.ReferenceEvaluator(model)
     t_init = time.perf_counter() - t
@@ -125,17 +137,21 @@ def main():
         from yolov6_edge.quant import runtime_compare
 
         res["compare_runtimes"] = {}
-        for label, cls in (("reference_onnx", reference.ReferenceEvaluator), ("reference_old", old.ReferenceEvaluator)):
-            runtime_compare.ReferenceEvaluator = cls
-            t = time.perf_counter()
-            rep = runtime_compare.compare_runtimes(args.model, files, backends=["onnxruntime"], progress=False)
-            rels = [r.rel_err for r in rep.layers]
-            res["compare_runtimes"][label] = {"seconds": time.perf_counter() - t, "layers": len(rels),
-                                              "departing": len(rep.departing("onnxruntime")),
-                                              "median_rel_err": float(np.median(rels)),
-                                              "max_rel_err": float(np.max(rels)),
-                                              "bit_exact_layers": int(sum(r == 0 for r in rels)),
-                                              "outputs": rep.outputs["onnxruntime"]}
+        evaluators = [("reference_onnx", reference.ReferenceEvaluator), ("reference_old", old.ReferenceEvaluator)]
+        seconds = collections.defaultdict(list)
+        for r in range(args.repeat):  # ABBA order: neither goes first every time
+            for label, cls in (evaluators if r % 2 == 0 else evaluators[::-1]):
+                runtime_compare.ReferenceEvaluator = cls
+                t = time.perf_counter()
+                rep = runtime_compare.compare_runtimes(args.model, files, backends=["onnxruntime"], progress=False)
+                seconds[label].append(time.perf_counter() - t)
+                rels = [r.rel_err for r in rep.layers]
+                res["compare_runtimes"][label] = {"seconds": statistics.median(seconds[label]), "layers": len(rels),
+                                                  "departing": len(rep.departing("onnxruntime")),
+                                                  "median_rel_err": float(np.median(rels)),
+                                                  "max_rel_err": float(np.max(rels)),
+                                                  "bit_exact_layers": int(sum(x == 0 for x in rels)),
+                                                  "outputs": rep.outputs["onnxruntime"]}
         runtime_compare.ReferenceEvaluator = reference.ReferenceEvaluator
 
     s = res["seconds"]
@@ -143,7 +159,7 @@ def main():
              "", f"`python benchmarks/reference_speed.py {args.model} --images {args.images} --num {args.num} "
                  f"--repeat {args.repeat}{' --compare' if args.compare else ''}`; {res['cpu']} "
                  f"({', '.join(res['cpu_flags'])}); onnx {res['onnx']}, onnxruntime {res['onnxruntime']}; "
-                 f"medians; ORT on one thread, numpy with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+                 f"medians of interleaved runs; ORT on one thread, numpy with OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
                  f", OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}.", "",
              "| whole graph, one batch | seconds | x ONNX Runtime |", "|---|---|---|",
              f"| ONNX Runtime (baseline) | {s['onnxruntime']:.3f} | 1 |",

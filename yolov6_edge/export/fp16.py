@@ -56,10 +56,11 @@ def _constants_to_initializers(model) -> None:
     an initializer by its readers (float32 where every reader is float32, e.g. Resize scales), but converts
     every Constant node's tensor and casts it back where a reader needs float32."""
     g = model.graph
+    outputs = {o.name for o in g.output}
     keep = []
     for node in g.node:
         value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
-        if value is None or node.domain not in ("", "ai.onnx"):
+        if value is None or node.domain not in ("", "ai.onnx") or node.output[0] in outputs:
             keep.append(node)
             continue
         init = g.initializer.add()
@@ -81,9 +82,7 @@ def convert_float_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     converted = float16.convert_float_to_float16(
         model, keep_io_types=True, op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *EXTRA_FP32_OPS],
         node_block_list=block, max_finite_val=65504.0)
-    wrapper = OnnxModel(converted)
-    wrapper.topological_sort()  # the tool appends its Casts at the end of the node list
-    converted = wrapper.model
+    OnnxModel.graph_topological_sort(converted.graph)  # the tool appends its Casts at the end of the node list
     _set_precision(converted, "fp16")
     onnx.checker.check_model(converted)
     return converted

@@ -139,9 +139,12 @@ def _float_tensors(model: onnx.ModelProto) -> set:
             if v.type.tensor_type.elem_type in floats}
 
 
-def _ancestors(g, output, isolated, floats=None):
-    """(nodes in graph order, float tensors fed from outside) that compute `output`."""
-    producer, _ = _graph_maps(g)
+def _ancestors(g, output, isolated, floats=None, producer=None):
+    """(nodes in graph order, float tensors fed from outside) that compute `output`.
+
+    producer: _graph_maps(g)[0], when the caller walks many units of one graph (it costs more than the walk).
+    """
+    producer = producer if producer is not None else _graph_maps(g)[0]
     inits = {i.name for i in g.initializer}
     graph_inputs = {i.name for i in g.input}
     need, cut, seen = set(), set(), set()
@@ -172,13 +175,14 @@ def _ancestors(g, output, isolated, floats=None):
     return nodes, sorted(cut)
 
 
-def extract(model: onnx.ModelProto, output: str, values: dict, isolated=True, floats=None) -> tuple:
+def extract(model: onnx.ModelProto, output: str, values: dict, isolated=True, floats=None, producer=None) -> tuple:
     """A standalone ModelProto computing `output` and the feeds it needs (from `values`, the reference's).
 
-    floats: the model's float tensor names (_float_tensors), so shape arithmetic is never cut.
+    floats: the model's float tensor names (_float_tensors), so shape arithmetic is never cut; producer: as
+    in _ancestors.
     """
     g = model.graph
-    nodes, cut = _ancestors(g, output, isolated, floats if floats is not None else _float_tensors(model))
+    nodes, cut = _ancestors(g, output, isolated, floats if floats is not None else _float_tensors(model), producer)
     used = {i for n in nodes for i in n.input}
     inits = [i for i in g.initializer if i.name in used]
     feeds = {t: values[t] for t in cut}
@@ -305,9 +309,10 @@ def compare_runtimes(onnx_path, images, backends=("onnxruntime", "openvino"), nu
     input_name = ref.input_names[0]
     keep = {u.output for u in units} | {o for o in ref.output_names}
     floats = _float_tensors(model)
+    producer = _graph_maps(model.graph)[0]  # once: every unit walks the same graph
     if mode == "isolated":
         for u in units:
-            keep |= set(_ancestors(model.graph, u.output, True, floats)[1])
+            keep |= set(_ancestors(model.graph, u.output, True, floats, producer)[1])
     values = ref.run({input_name: blob}, keep=keep)
     values[input_name] = blob
     report = Report(str(onnx_path), mode, tol, [str(f) for f in files], list(backends))
@@ -315,7 +320,8 @@ def compare_runtimes(onnx_path, images, backends=("onnxruntime", "openvino"), nu
     total = len(units) * len(runners)
     with tqdm(total=total, desc=f"compare ({mode})", unit="layer", disable=not progress) as bar:
         for u in units:
-            sub, feeds = extract(model, u.output, values, isolated=mode == "isolated", floats=floats)
+            sub, feeds = extract(model, u.output, values, isolated=mode == "isolated", floats=floats,
+                                 producer=producer)
             expected = values[u.output]
             if mode == "isolated":
                 feeds = snap_feeds(sub, feeds)
