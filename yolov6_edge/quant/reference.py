@@ -19,8 +19,10 @@ for our files, each below with its spec clause and the measurement:
 Everything else, Conv included, is onnx.reference's: float32 throughout, like the runtimes. (The evaluator
 this replaced summed convs in float64; measured on the INT8 YOLOv6Lite-S files, onnx.reference's float32
 convs agree better with ONNX Runtime: median layer error 2e-8 against 9e-8, whole-graph scores 2e-6 against
-4e-2 on the onnxruntime placement; docs/QUANTIZATION.md.) An op that onnx.reference does not know is refused
-by name. Slow by design: a few images, not a data set.
+4e-2 on the onnxruntime placement; benchmarks/results/reference_speed_lite_s.md.) An op that onnx.reference
+does not know is refused by name. Slow by design, a few images, not a data set: 1.5 s per image for Lite-S at
+320 and 7 s for YOLOv6-N at 640 (3-4x the evaluator it replaced; its im2col Conv and ConvTranspose are most of
+it), which keeps `compare-runtimes` at 6 s and 12 s per image there.
 
 onnx is imported here at module level: this module belongs to the ONNX half of quant/ (extras [torch],
 [openvino] and [trt] bring onnx; the base install does not, and the CLI says which extra to install).

@@ -14,7 +14,7 @@ input lies near a rounding tie that a runtime's own arithmetic (OpenVINO folds Q
 could break the other way; the reference then recomputes the unit on those feeds. Ties can still arise
 inside a unit (a quantized Concat times a channel scale), so a right runtime is not always bit-exact. A unit
 departs when its relative L2 error exceeds `tol`, 1e-3 by default. Measured on YOLOv6Lite-S: right
-runtimes land at 5e-7 (ONNX Runtime) and at most 4.7e-4 (OpenVINO, a few elements at internal ties);
+runtimes land below 4e-7 (ONNX Runtime) and 7e-4 (OpenVINO, a few elements at internal ties);
 the faults this found land at 1.2e-3 to 3.3e-3 (one weight code rounded the other way: a whole channel
 off), 8e-2 to 1.1 (saturated INT8 products) and 0.15 to 0.7 (the signed-INT8 Concat of OpenVINO 2026.4).
 `frac_off` (elements off by more than 1e-3 of the layer's largest value) tells a channel-wide fault from
