@@ -69,11 +69,12 @@ def test_reset_forgets_tracks_but_never_gives_an_id_again():
     assert one_id(first) != one_id(again)
 
 
-def _dets(boxes, index, source="cam", ts=None, fps=10.0, reconnects=0, scores=None):
+def _dets(boxes, index, source="cam", ts=None, fps=10.0, reconnects=0, scores=None, classes=None):
     boxes = np.array(boxes, np.float32).reshape(-1, 4)
     n = len(boxes)
+    classes = np.zeros(n, np.int64) if classes is None else np.array(classes, np.int64)
     d = Detections(boxes, np.full(n, 0.9, np.float32) if scores is None else np.array(scores, np.float32),
-                   np.zeros(n, np.int64), ["thing"] * n, (120, 160), source)
+                   classes, [f"class {c}" for c in classes], (120, 160), source)
     d.frame_index, d.timestamp = index, (index / fps if ts is None else ts)
     d.video, d.reconnects = VideoInfo(source, fps=fps, live=True), reconnects
     return d
@@ -113,6 +114,59 @@ def test_low_score_detections_only_continue_tracks():
     assert len(kept) == 1 and kept.track_ids[0] == one_id(ids)
     alone = tracker.update(_dets([[100, 80, 120, 100]], 0, source="other", scores=[0.15]))  # nothing to continue
     assert len(alone) == 0 and alone.track_ids.shape == (0,)
+
+
+def test_two_boxes_of_different_classes_on_one_object_are_one_track():
+    # a small model's car-and-truck pair on one vehicle: one track (the higher-scoring box), not two; boxes of
+    # different classes that do not overlap are two objects either way
+    def frames(tracker):
+        out = []
+        for t in range(6):
+            one = [10 + 2 * t, 10, 40 + 2 * t, 30]
+            other = [100, 60, 120, 90]
+            out.append(tracker.update(_dets([one, [one[0] + 1, 11, one[2] + 1, 31], other], t,
+                                            scores=[0.6, 0.8, 0.7], classes=[2, 7, 0])))
+        return out
+    merged = frames(StreamTracker(True, iou=0.45))
+    assert all(len(r) == 2 and list(r.class_ids) == [7, 0] for r in merged)  # the 0.8 box of the pair is kept
+    assert len({int(r.track_ids[0]) for r in merged[1:]}) == 1 and merged[-1].track_ids[0] != merged[-1].track_ids[1]
+    both = frames(StreamTracker({"class_agnostic": False}))
+    assert all(len(r) == 3 for r in both)
+    assert len({int(i) for r in both[1:] for i in r.track_ids}) == 3  # the pair became two tracks
+
+
+def test_agnostic_keep_agrees_with_opencv_nms():
+    # an independent reference: OpenCV's NMSBoxes (float boxes, class-agnostic, greedy by score)
+    from yolov6_edge.track.tracker import agnostic_keep
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(1, 25))
+        xy = rng.uniform(0, 100, (n, 2))
+        wh = rng.uniform(5, 40, (n, 2))
+        boxes = np.hstack([xy, xy + wh]).astype(np.float32)
+        scores = rng.uniform(0.1, 1.0, n).astype(np.float32)
+        keep = agnostic_keep(boxes, scores, 0.45)
+        ref = cv2.dnn.NMSBoxes([list(map(float, (*b[:2], *(b[2:] - b[:2])))) for b in boxes],
+                               scores.tolist(), 0.0, 0.45)
+        assert sorted(np.flatnonzero(keep).tolist()) == sorted(np.asarray(ref).reshape(-1).tolist())
+
+
+def test_an_id_goes_to_the_detection_its_track_took_not_the_nearest_box():
+    # two near-identical boxes of different classes (class_agnostic off): the track matched the confident one
+    # (first stage) and its id goes there, although the other box lies exactly on the track's updated box
+    cfg = {"class_agnostic": False, "high_conf": 0.5}
+    box, moved = [20, 20, 60, 60], [26, 20, 66, 60]
+    twin = StreamTracker(cfg, conf=0.2)  # the same frames without the second box: where the track ends up
+    for t in range(6):
+        twin.update(_dets([box], t, scores=[0.9]))
+    twin.update(_dets([moved], 6, scores=[0.9]))
+    updated = next(iter(twin._sources.values())).tracker._bt.tracked_tracks[0].tlbr
+    assert 0 < abs(updated[0] - moved[0]) < 6  # between the two: the filter blends prediction and detection
+    tracker = StreamTracker(cfg, conf=0.2)
+    ids = [tracker.update(_dets([box], t, scores=[0.9])).track_ids[0] for t in range(6)]
+    res = tracker.update(_dets([moved, updated], 6, scores=[0.9, 0.3], classes=[0, 1]))
+    assert list(res.track_ids) == [one_id(ids), -1]
 
 
 class LiveSquares(Source):
@@ -345,7 +399,7 @@ def test_without_the_extra_track_says_what_to_install_in_one_line(tmp_path, fake
 
 def test_tracker_settings_are_checked():
     for bad in ({"high_conf": 2}, {"low_conf": 0.5, "high_conf": 0.3}, {"lost_seconds": -1}, {"min_frames": 0},
-                {"nope": 1}, {"new_track_conf": -0.1}, {"match_iou": float("nan")}):
+                {"nope": 1}, {"new_track_conf": -0.1}, {"match_iou": float("nan")}, {"class_agnostic": "yes"}):
         with pytest.raises(Yolov6EdgeError):
             StreamTracker(bad)
     with pytest.raises(Yolov6EdgeError, match="unknown tracker"):

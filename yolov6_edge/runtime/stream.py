@@ -160,7 +160,8 @@ class Stream:
             raise fail(twice[0], "given twice: tracking keeps one state per source and tells sources apart by name")
         from ..track.tracker import StreamTracker
 
-        return StreamTracker(config, conf=self.detector.conf, vid_stride=vid_stride)
+        return StreamTracker(config, conf=self.detector.conf, vid_stride=vid_stride,
+                             iou=getattr(self.detector, "iou", 0.45))
 
     # ---- the pipeline --------------------------------------------------------------------------------------
     def _on_drop(self, lane, frame):

@@ -30,6 +30,11 @@ class TrackerConfig:
         ByteTrack confirms no track on a single sighting except in a source's very first frame).
     fps: frame rate assumed where the source does not say (cameras that do not report one, image lists,
         iterables).
+    class_agnostic: boxes of different classes that overlap by at least the detector's NMS IoU are one object
+        to the tracker: the higher-scoring box is kept and the others are dropped from the results (class-agnostic
+        NMS over what the detector's class-aware NMS kept). Without it, a small model's two boxes for one object
+        under two classes (car and truck) become two tracks, and a line counts the object twice. False: every box
+        the detector returned is tracked (Ultralytics' behaviour).
     """
 
     algorithm: str = "bytetrack"
@@ -40,6 +45,7 @@ class TrackerConfig:
     lost_seconds: float = 1.0
     min_frames: int = 1
     fps: float = 30.0
+    class_agnostic: bool = True
 
     def __post_init__(self):
         if self.algorithm not in ALGORITHMS:
@@ -52,6 +58,8 @@ class TrackerConfig:
         _check_number("match_iou", self.match_iou, 0.0, 1.0)
         _check_number("lost_seconds", self.lost_seconds, 0.0, math.inf)
         _check_number("fps", self.fps, 1e-3, math.inf)
+        if not isinstance(self.class_agnostic, bool):
+            raise fail("track", f"class_agnostic must be True or False, got {self.class_agnostic!r}")
         if not isinstance(self.min_frames, int) or isinstance(self.min_frames, bool) or self.min_frames < 1:
             raise fail("track", f"min_frames must be an integer >= 1, got {self.min_frames!r}")
 

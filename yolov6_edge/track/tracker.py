@@ -17,7 +17,10 @@ What it adds to the library:
 - restarts: a source that reconnected (`res.reconnects` changed) or whose frame index went back (played again)
   starts with no tracks;
 - low-score detections (ByteTrack's second match) reach the tracker, but are handed back only where they
-  continued a track.
+  continued a track;
+- one object, one track: boxes of different classes on one object (class_agnostic) are reduced to the
+  highest-scoring one before the tracker sees them;
+- each id goes to the very detection its track took (by the score the track copied), not to the nearest box.
 
 Nothing here imports supervision until a tracker is made, and nothing imports the runtime: any object with the
 Detections fields (boxes, scores, class_ids, source, frame_index, timestamp, video, reconnects, select()) works.
@@ -61,13 +64,24 @@ def _iou(a, b):
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def agnostic_keep(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy class-agnostic NMS over the (few) boxes a class-aware NMS kept: a boolean mask of the boxes to keep
+    (the highest-scoring of each group overlapping by IoU >= iou)."""
+    keep = np.ones(len(boxes), bool)
+    overlap = _iou(boxes, boxes) >= iou
+    np.fill_diagonal(overlap, False)
+    if not overlap.any():
+        return keep
+    for i in np.argsort(-scores, kind="stable"):
+        if keep[i]:
+            keep[overlap[i] & (scores <= scores[i])] = False
+    return keep
+
+
 class SourceTracker:
     """ByteTrack for one source: `update(boxes, scores, steps)` -> the ByteTrack id of each box (-1: none)."""
 
     def __init__(self, config: TrackerConfig, rate: float, high_conf: float, new_track_conf: float):
-        from scipy.optimize import linear_sum_assignment
-
-        self._assign = linear_sum_assignment
         self.config = config
         self.rate = rate  # tracker steps per second of the source
         self.max_lost = max(1, int(round(config.lost_seconds * rate)))
@@ -87,28 +101,50 @@ class SourceTracker:
         # frame, where it can still be matched: + 2, not + 1)
         for _ in range(min(steps - 1, self.max_lost + 2)):
             self._bt.update_with_tensors(self._empty)
-        tensors = np.hstack([boxes, scores[:, None]]).astype(np.float32) if len(boxes) else self._empty
-        tracks = [t for t in self._bt.update_with_tensors(tensors) if t.frame_id == self._bt.frame_id]
-        ids = np.full(len(boxes), -1, np.int64)
-        if not tracks or not len(boxes):
+        n = len(boxes)
+        if n:
+            tensors = np.empty((n, 5), np.float32)
+            tensors[:, :4], tensors[:, 4] = boxes, scores
+        else:
+            tensors = self._empty
+        tracks = self._bt.update_with_tensors(tensors)
+        ids = np.full(n, -1, np.int64)
+        if not tracks or not n:
             return ids
-        # ByteTrack returns tracks, not the detections they took: each track updated in this frame took exactly
-        # one detection, the one its filtered box overlaps most (the assignment settles near-duplicates)
-        iou = _iou(boxes.astype(np.float64), np.array([t.tlbr for t in tracks], np.float64))
-        rows, cols = self._assign(-iou)
-        for r, c in zip(rows, cols):
-            if iou[r, c] >= 0.5:
-                ids[r] = tracks[c].external_track_id
+        # ByteTrack returns tracks, not the detections they took. Each track updated in this frame took exactly
+        # one detection and copied its score (the float32 we gave it), so the score names the detection; only
+        # boxes with equal scores need their boxes compared (with the track's filtered box).
+        frame = self._bt.frame_id
+        by_score = {}
+        for i, s in enumerate(tensors[:, 4].tolist()):
+            by_score.setdefault(s, []).append(i)
+        tied = []
+        for t in tracks:
+            if t.frame_id != frame:
+                continue
+            took = by_score.get(float(t.score))
+            if took is None:
+                continue
+            if len(took) == 1:
+                ids[took[0]] = t.external_track_id
+            else:
+                tied.append(t)
+        for t in tied:  # rare: several detections with the very same score
+            took = [i for i in by_score[float(t.score)] if ids[i] < 0]
+            if took:
+                best = int(np.argmax(_iou(tensors[took, :4].astype(np.float64), t.tlbr[None].astype(np.float64))))
+                ids[took[best]] = t.external_track_id
         return ids
 
 
 class StreamTracker:
     """Track ids for the Detections of a stream of one or more sources (see the module's docstring)."""
 
-    def __init__(self, track=True, conf: float = 0.25, vid_stride: int = 1):
+    def __init__(self, track=True, conf: float = 0.25, vid_stride: int = 1, iou: float = 0.45):
         """track: True, "bytetrack", a TrackerConfig or a dict of its fields. conf: the detector's own threshold
         (the default high_conf; detections under it are returned only where they continued a track). vid_stride:
-        the frames a stream keeps (indices still count every frame)."""
+        the frames a stream keeps (indices still count every frame). iou: the detector's NMS IoU (with
+        class_agnostic, boxes of different classes overlapping by at least this much are one object)."""
         self.config = cfg = tracker_config(track) or TrackerConfig()
         load_bytetrack()  # a missing extra fails here, before any frame
         self.conf = float(conf)
@@ -116,6 +152,7 @@ class StreamTracker:
         new = cfg.new_track_conf if cfg.new_track_conf is not None else self.high_conf + 0.1
         self.new_track_conf = new if new <= 1.0 else self.high_conf
         self.stride = max(1, int(vid_stride))
+        self.iou = float(iou)
         self._sources = {}  # source name -> _SourceState
         self._next_id = 1
 
@@ -129,15 +166,22 @@ class StreamTracker:
         """Set `res.track_ids` (int64 [K]); returns res, without the low-score detections that continued no
         track."""
         state = self._state(res)
-        local = state.tracker.update(np.asarray(res.boxes, np.float32).reshape(-1, 4),
-                                     np.asarray(res.scores, np.float32).reshape(-1), state.steps(res))
-        ids = np.full(len(local), -1, np.int64)
-        for i, t in enumerate(local):
-            if t >= 0:
-                ids[i] = state.ids.get(int(t)) or self._new_id(state, int(t))
+        boxes = np.asarray(res.boxes, np.float32).reshape(-1, 4)
+        scores = np.asarray(res.scores, np.float32).reshape(-1)
+        if self.config.class_agnostic and len(boxes) > 1:
+            classes = np.asarray(res.class_ids).reshape(-1)
+            if (classes != classes[0]).any():  # one class: its NMS already did this
+                keep = agnostic_keep(boxes, scores, self.iou)
+                if not keep.all():
+                    res, boxes, scores = res.select(keep), boxes[keep], scores[keep]
+        local = state.tracker.update(boxes, scores, state.steps(res))
+        ids = local  # ByteTrack's ids -> the stream's, in place
+        for i in np.flatnonzero(local >= 0).tolist():
+            t = int(local[i])
+            ids[i] = state.ids.get(t) or self._new_id(state, t)
         state.forget_dead_ids()
         res.track_ids = ids
-        keep = (np.asarray(res.scores) >= self.conf) | (ids >= 0)
+        keep = (scores >= self.conf) | (ids >= 0)
         return res if keep.all() else res.select(keep)
 
     def reset(self, source=None) -> None:
@@ -218,8 +262,8 @@ class _SourceState:
             self.ids = {k: v for k, v in self.ids.items() if k in alive}
 
 
-def track(results, track=True, conf: float = 0.0, vid_stride: int = 1):
+def track(results, track=True, conf: float = 0.0, vid_stride: int = 1, iou: float = 0.45):
     """Yield the results of any stream of Detections with track ids (see StreamTracker)."""
-    tracker = StreamTracker(track, conf=conf, vid_stride=vid_stride)
+    tracker = StreamTracker(track, conf=conf, vid_stride=vid_stride, iou=iou)
     for res in results:
         yield tracker.update(res)
