@@ -18,9 +18,9 @@ class TrackerConfig:
     low_conf: detections between it and high_conf only continue existing tracks (ByteTrack's second match,
         which keeps an object through a partial occlusion). The stream runs NMS down to this score while
         tracking; a detection under the Detector's own `conf` is returned only where it continued a track.
-        None (the default): the Detector's conf is the floor. A floor of 0.1 hands the tracker about 8x the boxes
-        with YOLOv6Lite-S (26 against 3.4 a frame on benchmarks/track_accuracy.py's sequences), which costs
-        tracker time, and did not raise IDF1 on its coco/select sequences (docs/TRACKING.md).
+        None (the default): the Detector's conf is the floor. A floor of 0.1 hands the tracker several times the
+        boxes, which costs tracker time, and did not raise IDF1 on benchmarks/track_accuracy.py's choosing
+        sequences (docs/TRACKING.md).
     match_iou: the least IoU x score (ByteTrack's fused similarity) between a track's predicted box and a
         detection for them to match in the first stage (the second stage, for low-score detections, asks
         IoU >= 0.5: ByteTrack's fixed rule).
