@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     from yolov6_edge.atomic import atomic_write_text
     from yolov6_edge.datasets.synthetic import generate, generate_splits
     from yolov6_edge.models import build_model
-    from yolov6_edge.trainer.data.build import load_data_spec
+    from yolov6_edge.datasets.spec import load_data_spec
     from yolov6_edge.weights.checkpoint import save_checkpoint
 
     size = (args.img, args.img)

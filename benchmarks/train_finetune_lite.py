@@ -17,7 +17,7 @@ import torch
 
 from yolov6_edge.atomic import atomic_write_text
 from yolov6_edge.errors import fail
-from yolov6_edge.trainer.data.coco import load_coco
+from yolov6_edge.datasets.coco import load_coco
 from yolov6_edge.trainer.loop import Trainer, TrainArgs
 from yolov6_edge.weights import load_model
 

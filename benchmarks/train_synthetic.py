@@ -19,7 +19,7 @@ import torch
 from yolov6_edge.atomic import atomic_write_text
 from yolov6_edge.datasets.synthetic import generate_splits
 from yolov6_edge.models import build_model
-from yolov6_edge.trainer.data.build import load_data_spec
+from yolov6_edge.datasets.spec import load_data_spec
 from yolov6_edge.trainer.loop import Trainer, TrainArgs
 
 RESULTS = Path(__file__).resolve().parent / "results"

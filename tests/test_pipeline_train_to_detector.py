@@ -16,7 +16,7 @@ from yolov6_edge.datasets.synthetic import generate_splits
 from yolov6_edge.models import build_model
 from yolov6_edge.runtime.detector import Detector
 from yolov6_edge.runtime.images import read_image
-from yolov6_edge.trainer.data.build import load_data_spec
+from yolov6_edge.datasets.spec import load_data_spec
 from yolov6_edge.trainer.loop import Trainer, TrainArgs
 
 

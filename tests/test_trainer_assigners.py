@@ -1,8 +1,8 @@
 """TAL and ATSS assignment on small cases worked out by hand."""
 import torch
 
-from yolov6_edge.trainer.assigners import ATSSAssigner, TaskAlignedAssigner
-from yolov6_edge.trainer.assigners.iou import pairwise_iou
+from yolov6_edge.losses.assigners import ATSSAssigner, TaskAlignedAssigner
+from yolov6_edge.losses.assigners.iou import pairwise_iou
 
 
 def _gt(boxes, labels):

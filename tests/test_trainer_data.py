@@ -8,13 +8,13 @@ import pytest
 
 from yolov6_edge.datasets.synthetic import generate
 from yolov6_edge.errors import Yolov6EdgeError
-from yolov6_edge.trainer.data.augment import hflip, letterbox, random_affine
-from yolov6_edge.trainer.data.build import load_data_spec
-from yolov6_edge.trainer.data.coco import load_coco
-from yolov6_edge.trainer.data.loader import DetectionDataset, collate, targets_to_padded
-from yolov6_edge.trainer.data.mosaic import mosaic4
-from yolov6_edge.trainer.data.records import cache_path
-from yolov6_edge.trainer.data.yolo_txt import load_yolo_txt
+from yolov6_edge.datasets.augment import hflip, letterbox, random_affine
+from yolov6_edge.datasets.spec import load_data_spec
+from yolov6_edge.datasets.coco import load_coco
+from yolov6_edge.datasets.loader import DetectionDataset, collate, targets_to_padded
+from yolov6_edge.datasets.mosaic import mosaic4
+from yolov6_edge.datasets.records import cache_path
+from yolov6_edge.datasets.yolo_txt import load_yolo_txt
 
 
 @pytest.fixture(autouse=True)

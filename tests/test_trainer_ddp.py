@@ -8,8 +8,8 @@ import torch.multiprocessing as mp
 
 from test_trainer_standin_model import TinyDetector
 from yolov6_edge.datasets.synthetic import generate_splits
-from yolov6_edge.trainer.data.build import load_data_spec
-from yolov6_edge.trainer.data.sampler import EpochSampler
+from yolov6_edge.datasets.spec import load_data_spec
+from yolov6_edge.datasets.sampler import EpochSampler
 from yolov6_edge.trainer.loop import Trainer, TrainArgs
 
 

@@ -8,7 +8,7 @@ import torch
 from test_trainer_standin_model import TinyDetector
 from yolov6_edge.datasets.synthetic import generate_splits
 from yolov6_edge.errors import Yolov6EdgeError
-from yolov6_edge.trainer.data.build import load_data_spec
+from yolov6_edge.datasets.spec import load_data_spec
 from yolov6_edge.trainer.ema import ModelEMA
 from yolov6_edge.trainer.loop import Trainer, TrainArgs
 from yolov6_edge.trainer.optim import Scheduler, build_optimizer, param_groups

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from yolov6_edge.trainer.losses.dfl import dfl_decode, dfl_loss
-from yolov6_edge.trainer.losses.distill import distill_alpha, kl_soft
-from yolov6_edge.trainer.losses.iou_loss import bbox_iou
-from yolov6_edge.trainer.losses.varifocal import varifocal_loss
+from yolov6_edge.losses.dfl import dfl_decode, dfl_loss
+from yolov6_edge.losses.distill import distill_alpha, kl_soft
+from yolov6_edge.losses.iou_loss import bbox_iou
+from yolov6_edge.losses.varifocal import varifocal_loss
 
 
 def t(*v):

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from test_trainer_standin_model import TinyDetector
-from yolov6_edge.trainer.losses.distill import distill_loss
+from yolov6_edge.losses.distill import distill_loss
 from yolov6_edge.trainer.repopt import RepOptimizer, ScaledBranches, hyper_search_scales, save_scales
 
 
@@ -100,7 +100,7 @@ def test_distillation_loss_is_zero_against_itself_and_trains_towards_teacher_sta
 
 def test_trainer_step_with_a_teacher_adds_distillation_terms_standin_model(tmp_path):
     from yolov6_edge.datasets.synthetic import generate_splits
-    from yolov6_edge.trainer.data.build import load_data_spec
+    from yolov6_edge.datasets.spec import load_data_spec
     from yolov6_edge.trainer.loop import Trainer, TrainArgs
 
     data = load_data_spec(generate_splits(tmp_path, train=4, val=2, size=(64, 64), seed=4, min_size=14,
@@ -173,7 +173,7 @@ def test_trainer_repopt_search_then_plain_training_gives_a_standard_checkpoint(t
     from yolov6_edge.datasets.synthetic import generate_splits
     from yolov6_edge.errors import Yolov6EdgeError
     from yolov6_edge.models import build_model
-    from yolov6_edge.trainer.data.build import load_data_spec
+    from yolov6_edge.datasets.spec import load_data_spec
     from yolov6_edge.trainer.loop import Trainer, TrainArgs
     from yolov6_edge.trainer.repopt import RepOptVGGBlock, standard_form
     from yolov6_edge.weights import load_model

@@ -62,7 +62,7 @@ def train_on_synthetic(minutes: float, out: Path):
     """A small model the demo can show working where no trained weights exist (settings of
     benchmarks/train_synthetic.py, which reached mAP@0.5 0.57 in 9 minutes on a 2-core CPU)."""
     from ..datasets.synthetic import generate_splits
-    from ..trainer.data.build import load_data_spec
+    from ..datasets.spec import load_data_spec
     from ..models import build_model
     from ..trainer.loop import Trainer, TrainArgs
     from ..weights import load_model

@@ -8,7 +8,7 @@ the detection head reads.
 """
 import torch
 
-from ..trainer.losses.distill import kl_soft
+from ..losses.distill import kl_soft
 
 
 def channel_wise_distillation(student, teacher, temperature: float = 1.0) -> torch.Tensor:

@@ -30,7 +30,7 @@ def output_distillation(student, teacher, reg_max: int) -> torch.Tensor:
     cls = F.binary_cross_entropy_with_logits(student.cls_logits, teacher.cls_logits.detach().sigmoid())
     s_reg, t_reg = student.reg, teacher.reg.detach()
     if reg_max > 0:
-        from ..trainer.losses.dfl import dfl_decode
+        from ..losses.dfl import dfl_decode
 
         s_reg, t_reg = dfl_decode(s_reg, reg_max), dfl_decode(t_reg, reg_max)
     return cls + F.l1_loss(s_reg, t_reg)
@@ -44,8 +44,8 @@ class QATLoss:
         self.w = {"cwd": feature_weight, "out": output_weight, "det": detection_weight, "layer": layer_weight}
         self.det = None
         if detection_weight > 0:
-            from ..trainer.losses.detection import DetectionLoss
-            from ..trainer.losses.iou_loss import paper_iou_type
+            from ..losses.detection import DetectionLoss
+            from ..losses.iou_loss import paper_iou_type
 
             self.det = DetectionLoss(model.num_classes, self.reg_max,
                                      paper_iou_type(getattr(model, "model_name", "")),
@@ -59,7 +59,7 @@ class QATLoss:
         if self.det is not None:
             if labels is None:
                 raise ValueError("the detection loss needs labels (give COCO annotations for the images)")
-            from ..trainer.data.loader import targets_to_padded
+            from ..datasets.loader import targets_to_padded
 
             gt_labels, gt_boxes, mask = targets_to_padded(labels, s_out.cls_logits.shape[0])
             parts["det"], _ = self.det(s_out, gt_labels, gt_boxes, mask, epoch=1)
@@ -94,7 +94,7 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
     """
     from .interface import CHANNEL_SCALE_FLOOR, quant_layers
 
-    from ..trainer.losses.distill import frozen_teacher, train_with_frozen_bn
+    from ..losses.distill import frozen_teacher, train_with_frozen_bn
 
     teacher = frozen_teacher(copy.deepcopy(teacher))
     layers = quant_layers(qmodel)
@@ -237,7 +237,7 @@ def labelled_batches(images_dir, annotations, img_size, batch: int, num_classes:
     drawn anew each epoch, which matters when QAT sees only a calibration-sized set.
     """
     from ..errors import fail
-    from ..trainer.data.coco import load_coco
+    from ..datasets.coco import load_coco
 
     records, names, _ = load_coco(images_dir, annotations)
     if len(names) != num_classes:
@@ -253,7 +253,7 @@ def augmented_batches(paths, img_size, batch: int, seed: int = 0):
     """
     import numpy as np
 
-    from ..trainer.data.records import image_size
+    from ..datasets.records import image_size
 
     empty = np.zeros((0, 5), np.float32)
     # the paths were decoded once by calibration already; the size is only for the record's bookkeeping
@@ -262,7 +262,7 @@ def augmented_batches(paths, img_size, batch: int, seed: int = 0):
 
 
 def _batches(records, img_size, batch, seed, augment):
-    from ..trainer.data.loader import DetectionDataset, collate
+    from ..datasets.loader import DetectionDataset, collate
 
     ds = DetectionDataset(records, img_size, augment=augment, hyp={"mosaic": 0.5, "scale": 0.3}, seed=seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, collate_fn=collate,

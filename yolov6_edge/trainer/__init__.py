@@ -1,4 +1,5 @@
-"""Training for YOLOv6 / YOLOv6Lite: data, assignment, losses, EMA, the loop, DDP (installed as yolov6_edge.trainer).
+"""Training for YOLOv6 / YOLOv6Lite: the loop, EMA, optimizer and schedule, DDP, RepOptimizer, plots.
 
-Imports torch; nothing on the runtime path imports this package.
+Data and losses live below it (yolov6_edge.datasets, yolov6_edge.losses), where QAT uses them too; nothing in
+the library imports this package. Imports torch.
 """

@@ -14,12 +14,12 @@ from tqdm import tqdm
 
 from ..errors import fail
 from . import checkpoint_io
-from .data.loader import DetectionDataset, build_loader, targets_to_padded
-from .data.sampler import EpochSampler
+from ..datasets.loader import DetectionDataset, build_loader, targets_to_padded
+from ..datasets.sampler import EpochSampler
 from .ema import ModelEMA
-from .losses.detection import DetectionLoss
-from .losses.distill import distill_loss, frozen_teacher
-from .losses.iou_loss import paper_iou_type
+from ..losses.detection import DetectionLoss
+from ..losses.distill import distill_loss, frozen_teacher
+from ..losses.iou_loss import paper_iou_type
 from .optim import Scheduler, build_optimizer
 
 
@@ -79,7 +79,7 @@ class Trainer:
         torch.manual_seed(args.seed)
         self.out = Path(args.output)
         if data is None:
-            from .data.build import load_data_spec
+            from ..datasets.spec import load_data_spec
 
             data = load_data_spec(args.data)
         self.data = data

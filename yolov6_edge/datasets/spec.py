@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from ...errors import fail
+from ..errors import fail
 from .coco import load_coco
 from .yolo_txt import load_yolo_txt
 
@@ -17,7 +17,7 @@ SYNTHETIC_ROOT = Path.home() / ".cache" / "yolov6_edge" / "synthetic"
 def load_data_spec(data):
     """Returns dict: names, train (records), val (records), val_category_ids."""
     if str(data) == "synthetic":
-        from ...datasets.synthetic import generate_splits
+        from .synthetic import generate_splits
 
         data = generate_splits(SYNTHETIC_ROOT)
     path = Path(data)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import fail
+from ..errors import fail
 from .records import cache_path, clean_boxes, report, verify_images
 
 

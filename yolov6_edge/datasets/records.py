@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ...atomic import atomic_write_text
+from ..atomic import atomic_write_text
 
 CACHE_VERSION = 1
 

@@ -6,8 +6,8 @@ All terms are normalised by the sum of the soft targets, as in the paper.
 import torch
 import torch.nn.functional as F
 
-from ...models.anchors import bbox2dist, dist2bbox
-from ..assigners import ATSSAssigner, TaskAlignedAssigner
+from ..models.anchors import bbox2dist, dist2bbox
+from .assigners import ATSSAssigner, TaskAlignedAssigner
 from .dfl import dfl_decode, dfl_loss
 from .iou_loss import bbox_iou
 from .varifocal import varifocal_loss

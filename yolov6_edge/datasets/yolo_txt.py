@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...atomic import atomic_write_text
-from ...errors import fail
+from ..atomic import atomic_write_text
+from ..errors import fail
 from .records import cache_path, clean_boxes, files_hash, report, verify_images
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}

@@ -1,1 +1,0 @@
-"""Detection datasets (COCO JSON, YOLO txt), augmentation and the DataLoader."""

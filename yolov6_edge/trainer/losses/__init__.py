@@ -1,1 +1,0 @@
-"""Detection losses: VariFocal (classification), IoU variants (box), DFL (distributions), distillation."""
