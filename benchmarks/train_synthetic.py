@@ -67,7 +67,7 @@ def main():
         "baseline_untrained": baseline, "final": {"AP": final["AP"], "AP50": final["AP50"]},
         "best_AP50": max(r.get("AP50", 0) for r in history),
         "AP50_ratio_vs_untrained": final["AP50"] / max(baseline["AP50"], 1e-6),
-        "passes_AP50_0.5": final["AP50"] >= 0.5,
+        "passes_AP50_0.5": final["AP50"] >= 50.0,  # AP in percent
         "conditions": {"torch_threads": args.threads, "cpu_count": os.cpu_count(), "loadavg_1m_at_start": load,
                        "platform": platform.platform(), "torch": torch.__version__,
                        "note": "CPU shared with other jobs during the run"},
@@ -75,9 +75,9 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     atomic_write_text(RESULTS / "train_synthetic.json", json.dumps(result, indent=2) + "\n")
     md = [f"# Training on the synthetic shapes set ({args.model}, {args.img}px, CPU)", "",
-          "| | AP50 | AP50:95 |", "|---|---|---|",
-          f"| untrained (baseline, same run) | {baseline['AP50']:.4f} | {baseline['AP']:.4f} |",
-          f"| after {len(history)} epochs / {wall / 60:.1f} min | {final['AP50']:.4f} | {final['AP']:.4f} |", "",
+          "| | AP50 (%) | AP50:95 (%) |", "|---|---|---|",
+          f"| untrained (baseline, same run) | {baseline['AP50']:.2f} | {baseline['AP']:.2f} |",
+          f"| after {len(history)} epochs / {wall / 60:.1f} min | {final['AP50']:.2f} | {final['AP']:.2f} |", "",
           f"Conditions: {args.threads} torch threads on {os.cpu_count()} cores, load average {load:.1f} at start "
           f"(shared machine), {trainer.steps} steps of batch {args.batch}.", ""]
     atomic_write_text(RESULTS / "train_synthetic.md", "\n".join(md))

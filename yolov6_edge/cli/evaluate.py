@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 from .backend_args import add_backend_args, backend_kwargs
+from ..runtime.settings import EVAL
 from .checks import positive_int, unit_float
 
 
@@ -14,9 +15,9 @@ def register(subparsers, name):
     p.add_argument("--ann", type=Path, required=True, help="COCO instances JSON")
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for .pt/.param models (ONNX and engines use their own)")
-    p.add_argument("--conf", type=unit_float, default=0.001)
-    p.add_argument("--iou", type=unit_float, default=0.65)
-    p.add_argument("--max-det", type=positive_int, default=300)
+    p.add_argument("--conf", type=unit_float, default=EVAL.conf, help=f"default {EVAL.conf}")
+    p.add_argument("--iou", type=unit_float, default=EVAL.iou, help=f"default {EVAL.iou}")
+    p.add_argument("--max-det", type=positive_int, default=EVAL.max_det, help=f"default {EVAL.max_det}")
     p.add_argument("--single-label", action="store_true", help="one class per box (default: multi-label)")
     p.add_argument("--batch", type=positive_int, default=8)
     add_backend_args(p)

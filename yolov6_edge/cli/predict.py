@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import fail
+from ..runtime.settings import PREDICT
 from .backend_args import add_backend_args, backend_kwargs
 from .checks import positive_int, unit_float
 
@@ -18,10 +19,11 @@ def register(subparsers, name):
     p.add_argument("sources", nargs="+", help="image or video files, folders, glob patterns, camera indices (0) "
                                               "or stream URLs (rtsp://, http://)")
     p.add_argument("-o", "--output", type=Path, default=Path("predict_out"), help="output folder")
-    # None: 0.25 / 0.45 / 300 locally; with --server, the served model's own defaults
-    p.add_argument("--conf", type=unit_float, default=None, help="score threshold (default 0.25)")
-    p.add_argument("--iou", type=unit_float, default=None, help="NMS IoU threshold (default 0.45)")
-    p.add_argument("--max-det", type=positive_int, default=None, help="detections per image (default 300)")
+    # None: PREDICT's settings locally (runtime/settings.py); with --server, the served model's own defaults
+    p.add_argument("--conf", type=unit_float, default=None, help=f"score threshold (default {PREDICT.conf})")
+    p.add_argument("--iou", type=unit_float, default=None, help=f"NMS IoU threshold (default {PREDICT.iou})")
+    p.add_argument("--max-det", type=positive_int, default=None,
+                   help=f"detections per image (default {PREDICT.max_det})")
     p.add_argument("--img", type=int, nargs=2, metavar=("H", "W"), default=None,
                    help="input size for .pt/.param models (ONNX and engines use their own)")
     p.add_argument("--no-draw", action="store_true", help="write only detections.json / the .jsonl files")
@@ -79,9 +81,8 @@ def open_detector(args, img_size):
                               max_det=args.max_det)
     from ..runtime.detector import Detector
 
-    conf, iou, max_det = (0.25 if args.conf is None else args.conf, 0.45 if args.iou is None else args.iou,
-                          300 if args.max_det is None else args.max_det)
-    return Detector(args.model, conf=conf, iou=iou, max_det=max_det, img_size=img_size, **backend_kwargs(args))
+    s = PREDICT.override(str(args.model), conf=args.conf, iou=args.iou, max_det=args.max_det)
+    return Detector(args.model, conf=s.conf, iou=s.iou, max_det=s.max_det, img_size=img_size, **backend_kwargs(args))
 
 
 def predict_images(args, files, img_size):

@@ -61,5 +61,5 @@ def run(args) -> int:
         ddp.cleanup()
     if rank == 0 and history:
         best = max((r.get("AP50", 0) for r in history), default=0)
-        print(f"done: {len(history)} epochs, best mAP@0.5 {best:.4f}, weights in {targs.output}")
+        print(f"done: {len(history)} epochs, best mAP@0.5 {best:.2f} (percent), weights in {targs.output}")
     return 0

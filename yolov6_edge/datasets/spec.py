@@ -15,7 +15,8 @@ SYNTHETIC_ROOT = Path.home() / ".cache" / "yolov6_edge" / "synthetic"
 
 
 def load_data_spec(data):
-    """Returns dict: names, train (records), val (records), val_category_ids."""
+    """Returns dict: names, train (records), val (records), val_category_ids, and train_json / val_json (the
+    annotation files) for COCO splits."""
     if str(data) == "synthetic":
         from .synthetic import generate_splits
 
@@ -43,6 +44,7 @@ def load_data_spec(data):
             records, json_names, cat_ids = load_coco(resolve(spec[split]), resolve(spec[f"{split}_json"]))
             names = names or json_names
             out[f"{split}_category_ids"] = cat_ids
+            out[f"{split}_json"] = resolve(spec[f"{split}_json"])  # validation scores against the file itself
         else:
             if not names:
                 raise fail(path, f"'names' is required for the YOLO txt split '{split}'")

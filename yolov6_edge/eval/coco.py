@@ -1,4 +1,10 @@
-"""COCO box mAP of any backend on a COCO-format folder (images + instances JSON), scored by pycocotools."""
+"""COCO box mAP of any backend on a COCO-format folder (images + instances JSON), scored by pycocotools.
+
+`evaluate` is `yolov6-edge eval`; `evaluate_records` is the same measurement on a training set's records
+(validation during training), so the AP printed while training is the AP `eval` gives for the checkpoint:
+the same Detector (letterbox, native NMS, map back to original pixels), the same settings (EVAL), the same
+scoring, in percent.
+"""
 import contextlib
 import io
 import json
@@ -11,6 +17,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write_text, check_writable
 from ..errors import fail
+from ..runtime.settings import EVAL
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -124,8 +131,28 @@ def to_coco_results(dets, image_id: int, cat_ids) -> list:
     return out
 
 
-def score(coco, results) -> dict:
-    """pycocotools bbox evaluation -> STAT_NAMES in percent."""
+def coco_from_records(records, names, category_ids=None):
+    """A pycocotools COCO ground truth from dataset records (datasets/records.py: path, labels [n, 5] class,
+    x1, y1, x2, y2 in original pixels, (h, w), image id), for data sets that have no instances JSON (YOLO txt)."""
+    from pycocotools.coco import COCO
+
+    cat_ids = list(category_ids or range(1, len(names) + 1))
+    images, anns = [], []
+    for path, labels, (h, w), image_id in records:
+        images.append({"id": image_id, "file_name": str(path), "height": h, "width": w})
+        for c, x1, y1, x2, y2 in labels.tolist():
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": cat_ids[int(c)], "iscrowd": 0,
+                         "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)})
+    coco = COCO()
+    coco.dataset = {"images": images, "annotations": anns,
+                    "categories": [{"id": i, "name": n} for i, n in zip(cat_ids, names)]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def score(coco, results, image_ids=None) -> dict:
+    """pycocotools bbox evaluation over `image_ids` (default: every image of `coco`) -> STAT_NAMES in percent."""
     from pycocotools.cocoeval import COCOeval
 
     if not results:
@@ -133,54 +160,94 @@ def score(coco, results) -> dict:
     with contextlib.redirect_stdout(io.StringIO()):
         dt = coco.loadRes(results)
         ev = COCOeval(coco, dt, "bbox")
-        ev.params.imgIds = sorted(coco.getImgIds())
+        ev.params.imgIds = sorted(coco.getImgIds() if image_ids is None else image_ids)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
     return {k: round(float(v) * 100, 3) for k, v in zip(STAT_NAMES, ev.stats[:6])}
 
 
-def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf: float = 0.001, iou: float = 0.65,
-             max_det: int = 300, multi_label: bool = True, batch: int = 8, center: bool = True,
+def detect_all(det, items, cat_ids, batch: int, progress: bool = True, desc: str = "eval"):
+    """Run `det` on [(image id, image path)] in chunks of `batch`; returns (COCO results, seconds)."""
+    results = []
+    t0 = time.perf_counter()
+    with tqdm(total=len(items), desc=desc, unit="img", disable=not progress, leave=desc == "eval") as bar:
+        for start in range(0, len(items), batch):
+            chunk = items[start:start + batch]
+            for (image_id, _), dets in zip(chunk, det([path for _, path in chunk])):
+                results.extend(to_coco_results(dets, image_id, cat_ids))
+            bar.update(len(chunk))
+    return results, time.perf_counter() - t0
+
+
+def _check_batch(where, batch) -> None:
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise fail(where, f"batch must be a positive integer, got {batch!r}")
+
+
+def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf: float = None, iou: float = None,
+             max_det: int = None, multi_label: bool = None, batch: int = 8, center: bool = None,
              predictions_json=None, progress: bool = True, backend=None, threads: int = 0,
-             backend_options=None) -> dict:
+             backend_options=None, settings=None, max_candidates: int = None) -> dict:
     """COCO mAP (percent) of a model file, nn.Module or Backend on `images_dir` with `annotations_json`.
 
-    img_size: only for models without a fixed input size (.pt/.param/nn.Module); ONNX and engines use their
-    own. backend/threads/backend_options: as for Detector (e.g. backend="openvino"). Returns dict(AP, AP50, AP75, APs, APm, APl, n_images, seconds); writes the raw COCO results to
-    `predictions_json` when given.
+    settings: a DetectionSettings (default EVAL: conf 0.001, IoU 0.65, multi-label, max_det 300); conf, iou,
+    max_det, multi_label, center and max_candidates override its fields. img_size: only for models without a
+    fixed input size (.pt/.param/nn.Module); ONNX and engines use their own. backend/threads/backend_options:
+    as for Detector (e.g. backend="openvino"). Returns dict(AP, AP50, AP75, APs, APm, APl, n_images, seconds);
+    writes the raw COCO results to `predictions_json` when given.
     """
     from ..runtime.detector import Detector
 
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
         raise fail(images_dir, "no such image folder")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise fail(images_dir, f"batch must be a positive integer, got {batch!r}")
+    _check_batch(images_dir, batch)
     if predictions_json:
         check_writable(predictions_json, "predictions file")
     coco = load_annotations(annotations_json)
     det = Detector(backend_or_path, conf=conf, iou=iou, max_det=max_det, center=center, multi_label=multi_label,
-                   img_size=img_size, backend=backend, threads=threads, backend_options=backend_options)
+                   img_size=img_size, backend=backend, threads=threads, backend_options=backend_options,
+                   settings=settings or EVAL, max_candidates=max_candidates)
     cat_ids = category_map(det.names, coco, annotations_json)
     entries = [coco.imgs[i] for i in sorted(coco.getImgIds())]
     missing = [e["file_name"] for e in entries if not (images_dir / e["file_name"]).is_file()]
     if missing:
         raise fail(images_dir, f"{len(missing)} annotated images are missing, e.g. {missing[0]}")
 
-    results = []
-    t0 = time.perf_counter()
-    with tqdm(total=len(entries), desc="eval", unit="img", disable=not progress) as bar:
-        for start in range(0, len(entries), batch):
-            chunk = entries[start:start + batch]
-            for entry, dets in zip(chunk, det([images_dir / e["file_name"] for e in chunk])):
-                results.extend(to_coco_results(dets, entry["id"], cat_ids))
-            bar.update(len(chunk))
-    seconds = time.perf_counter() - t0
+    items = [(e["id"], images_dir / e["file_name"]) for e in entries]
+    results, seconds = detect_all(det, items, cat_ids, batch, progress)
     if predictions_json:
         atomic_write_text(predictions_json, json.dumps(results))
     stats = score(coco, results)
     stats.update(n_images=len(entries), seconds=round(seconds, 2), input_size=list(det.input_size),
+                 backend=getattr(det.backend, "name", type(det.backend).__name__))
+    return stats
+
+
+def evaluate_records(backend, records, category_ids, names=None, annotations_json=None, settings=None,
+                     batch: int = 8, progress: bool = True) -> dict:
+    """COCO mAP (percent) of `backend` (anything Detector takes) on dataset records (datasets/records.py):
+    validation during training, measured as `evaluate` measures.
+
+    The ground truth is `annotations_json` where the data set has one (a COCO split: crowd regions and all,
+    exactly what `yolov6-edge eval` scores against), else it is built from the records (YOLO txt). Only the
+    records' images are scored (a data set's unreadable images were left out of its records when it was
+    scanned). category_ids[k]: the category id of class k; settings: default EVAL.
+    """
+    from ..runtime.detector import Detector
+
+    where = annotations_json or (records[0][0] if records else "validation records")
+    if not records:
+        raise fail(where, "no images to validate on")
+    _check_batch(where, batch)
+    coco = (load_annotations(annotations_json) if annotations_json
+            else coco_from_records(records, names, category_ids))
+    det = Detector(backend, settings=settings or EVAL)
+    items = [(image_id, path) for path, _, _, image_id in records]
+    results, seconds = detect_all(det, items, list(category_ids), batch, progress, desc="val")
+    stats = score(coco, results, image_ids=[image_id for image_id, _ in items])
+    stats.update(n_images=len(items), seconds=round(seconds, 2), input_size=list(det.input_size),
                  backend=getattr(det.backend, "name", type(det.backend).__name__))
     return stats
 

@@ -18,6 +18,7 @@ from ..errors import fail
 from . import images as image_io
 from .postprocess import end2end_to_dets, to_original
 from .results import Detections
+from .settings import PREDICT, DetectionSettings
 
 
 @dataclass
@@ -100,22 +101,6 @@ def model_label(model) -> str:
     return str(path) if isinstance(path, (str, Path)) else type(model).__name__
 
 
-def check_threshold(name, what, value) -> float:
-    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise fail(name, f"{what} must be a number in [0, 1], got {value!r}")
-    if not 0.0 <= float(value) <= 1.0:  # NaN fails too
-        raise fail(name, f"{what} must lie in [0, 1], got {value}")
-    return float(value)
-
-
-def check_max_det(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise fail(name, f"max_det must be an integer, got {value!r}")
-    if value < 1:
-        raise fail(name, f"max_det must be at least 1, got {value}")
-    return int(value)
-
-
 def check_img_size(name, size):
     """None, an int or (H, W) of positive ints -> None or (H, W)."""
     if size is None:
@@ -166,6 +151,8 @@ def check_outputs(backend, outputs, n: int):
 class Detector:
     """Detect objects with any backend.
 
+    settings: a DetectionSettings (runtime/settings.py; default PREDICT, EVAL for AP figures); conf, iou,
+    max_det, center, multi_label, agnostic and max_candidates override its fields (None: the settings' value).
     conf/iou/max_det: NMS settings (for end-to-end files, the ones baked into the file apply and these only
     filter further by conf and max_det). multi_label: keep a box for every class above conf (evaluation);
     agnostic: class-agnostic NMS. center: centred letterbox (the models were trained with it).
@@ -175,23 +162,32 @@ class Detector:
     {"inference_precision": "bf16"} for OpenVINO.
     """
 
-    def __init__(self, model, conf: float = 0.25, iou: float = 0.45, max_det: int = 300, center: bool = True,
-                 multi_label: bool = False, agnostic: bool = False, img_size=None, providers=None,
-                 backend=None, threads: int = 0, backend_options=None):
+    def __init__(self, model, conf: Optional[float] = None, iou: Optional[float] = None,
+                 max_det: Optional[int] = None, center: Optional[bool] = None, multi_label: Optional[bool] = None,
+                 agnostic: Optional[bool] = None, img_size=None, providers=None, backend=None, threads: int = 0,
+                 backend_options=None, *, settings: Optional[DetectionSettings] = None,
+                 max_candidates: Optional[int] = None):
         name = model_label(model)
-        conf, iou = check_threshold(name, "conf", conf), check_threshold(name, "iou", iou)
-        max_det = check_max_det(name, max_det)
+        self.settings = (settings or PREDICT).override(name, conf=conf, iou=iou, max_det=max_det, center=center,
+                                                    multi_label=multi_label, agnostic=agnostic,
+                                                    max_candidates=max_candidates)
         img_size = check_img_size(name, img_size)
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise fail(name, f"threads must be an integer >= 0, got {threads!r}")
         self.backend = open_backend(model, img_size=img_size, providers=providers, backend=backend,
                                     threads=threads, **(backend_options or {}))
-        self.conf, self.iou, self.max_det = float(conf), float(iou), int(max_det)
-        self.center, self.multi_label, self.agnostic = center, multi_label, agnostic
         self.names = list(self.backend.names)
         self.input_size = tuple(self.backend.input_size)
         self.dtype = getattr(self.backend, "dtype", np.float32)
         self.timing = {}  # seconds spent in the last call: pre, infer, post
+
+    # the settings' fields, read-only: a Detector's settings are fixed; per call, postprocess() takes overrides
+    conf = property(lambda self: self.settings.conf)
+    iou = property(lambda self: self.settings.iou)
+    max_det = property(lambda self: self.settings.max_det)
+    center = property(lambda self: self.settings.center)
+    multi_label = property(lambda self: self.settings.multi_label)
+    agnostic = property(lambda self: self.settings.agnostic)
 
     def __call__(self, source):
         single = isinstance(source, (str, Path, np.ndarray))
@@ -293,19 +289,16 @@ class Detector:
 
     def nms(self, outputs, conf=None, iou=None, max_det=None) -> list:
         """Backend outputs -> per-image [K, 6] arrays in letterboxed input pixels."""
-        name = model_label(self.backend)
-        conf = self.conf if conf is None else check_threshold(name, "conf", conf)
-        iou = self.iou if iou is None else check_threshold(name, "iou", iou)
-        max_det = self.max_det if max_det is None else check_max_det(name, max_det)
+        s = self.settings.override(model_label(self.backend), conf=conf, iou=iou, max_det=max_det)
         if self.backend.layout == "end2end":
             dets = end2end_to_dets(*outputs)
-            return [d[d[:, 4] >= conf][:max_det] for d in dets]
+            return [d[d[:, 4] >= s.conf][:s.max_det] for d in dets]
         from .. import ops
 
         boxes, scores = outputs
         return ops.batched_nms(np.ascontiguousarray(boxes, np.float32), np.ascontiguousarray(scores, np.float32),
-                               conf_thres=conf, iou_thres=iou, max_det=max_det,
-                               multi_label=self.multi_label, agnostic=self.agnostic)
+                               conf_thres=s.conf, iou_thres=s.iou, max_det=s.max_det, multi_label=s.multi_label,
+                               agnostic=s.agnostic, max_candidates=s.max_candidates)
 
     def _to_detections(self, dets, params, shape, name) -> Detections:
         dets = to_original(dets, params, shape)

@@ -13,6 +13,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import fail
+from ..runtime.settings import EVAL
 from . import checkpoint_io
 from ..datasets.loader import DetectionDataset, build_loader, targets_to_padded
 from ..datasets.sampler import EpochSampler
@@ -59,8 +60,8 @@ class TrainArgs:
     amp: bool = True                 # only on CUDA
     grad_clip: float = 0.0           # max grad norm, 0 = off
     eval_interval: int = 1
-    eval_conf: float = 0.001
-    eval_iou: float = 0.65
+    eval_conf: float = EVAL.conf     # validation: `yolov6-edge eval`'s settings (runtime/settings.py: EVAL)
+    eval_iou: float = EVAL.iou
     teacher: str = ""                # self-distillation teacher (name or weights); '' = off
     distill_temperature: float = 20.0
     distill_weight: float = 1.0
@@ -226,15 +227,24 @@ class Trainer:
 
     # ---- the loop -----------------------------------------------------------------------------------------
     def validate(self):
-        from .evaluate import coco_gt, evaluate_model
+        """{'AP': .., 'AP50': ..} in percent of the EMA (else the live) model on the val split, measured the way
+        `yolov6-edge eval` measures a checkpoint (eval.coco.evaluate_records): the same letterbox, native NMS,
+        settings and scoring. The model runs as it trains (not fused, float32) and goes back to train mode."""
+        from ..backends.torch.runtime import TorchBackend
+        from ..eval.coco import evaluate_records
 
-        if not hasattr(self, "_val"):
-            ds = DetectionDataset(self.data["val"], self.args.img_size, augment=False)
-            loader = build_loader(ds, self.args.batch, EpochSampler(len(ds), shuffle=False), self.args.workers)
-            self._val = (loader, coco_gt(self.data["val"], self.names, self.data["val_category_ids"]))
         model = self.ema.ema if self.ema else self.model
-        return evaluate_model(model, self._val[0], self._val[1], self.data["val_category_ids"],
-                              self.args.eval_conf, self.args.eval_iou, self.device, self.use_amp)
+        was_training = model.training
+        try:
+            backend = TorchBackend(model, img_size=self.args.img_size, fuse=False, device=self.device)
+            stats = evaluate_records(backend, self.data["val"], self.data["val_category_ids"], names=self.names,
+                                     annotations_json=self.data.get("val_json"),
+                                     settings=EVAL.override("--eval-conf/--eval-iou", conf=self.args.eval_conf,
+                                                            iou=self.args.eval_iou),
+                                     batch=self.args.batch)
+        finally:
+            model.train(was_training)
+        return {"AP": stats["AP"], "AP50": stats["AP50"]}
 
     def fit(self):
         a, main = self.args, self.rank == 0
