@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import __version__
-from .errors import fail
+from .errors import Yolov6EdgeError, fail
 from .host import cpu_flags, cpu_name
 
 IMAGE_SHAPE = (480, 640)  # a typical camera frame, letterboxed to the model's input size
@@ -55,8 +55,8 @@ def _per_model(value, n, what):
 
 
 def open_models(models, backends=None, threads: int = 0, cuda_graph=False, backend_options=None) -> list:
-    """Open each model on its backend (one name for all, or one per model)."""
-    from .runtime.detector import open_backend
+    """Open each model on its backend (one name for all, or one per model), through the backend registry."""
+    from .backends.base import open_backend
 
     backends = _per_model(backends, len(models), "--backend")
     # backend_options: one dict for every OpenVINO model, or one per model (e.g. f32 and bf16 side by side)
@@ -66,14 +66,24 @@ def open_models(models, backends=None, threads: int = 0, cuda_graph=False, backe
         raise fail("backend_options", f"give one dict or one per model ({len(models)}), got {len(per)}")
     opened = []
     for model, name, options in zip(models, backends, per):
-        if cuda_graph and str(model).endswith(".engine"):
-            from .backends.tensorrt.runtime import TensorRTBackend
-
-            opened.append(TensorRTBackend(model, cuda_graph=True))
-        else:
-            opts = options if (name == "openvino" and options) else {}
-            opened.append(open_backend(model, backend=name, threads=threads, **opts))
+        # cuda_graph and threads are hints: the backends that take them get them (backends/base.py, HINTS)
+        opened.append(open_backend(model, backend=name, threads=threads, cuda_graph=cuda_graph,
+                                   **_options_for(model, name, options)))
     return opened
+
+
+def _options_for(model, name, options) -> dict:
+    """The backend options a model's backend takes: a per-model dict applies whole; one dict for every model
+    (say OpenVINO's inference_precision beside ONNX Runtime models) goes to the backends that take it."""
+    from .backends.base import default_backend, get, looks_like_backend
+
+    if not options or looks_like_backend(model):
+        return {}
+    try:
+        spec = get(name or default_backend(model))
+    except Yolov6EdgeError:
+        return {}  # an unknown backend or file type: open_backend says so, naming the model
+    return {k: v for k, v in options.items() if k in spec.options}
 
 
 def bench_many(models, batches=(1, 32), end_to_end=False, warmup=10, iters=100, image_shape=IMAGE_SHAPE, seed=0,
@@ -98,8 +108,8 @@ def bench_many(models, batches=(1, 32), end_to_end=False, warmup=10, iters=100, 
                for m, b in zip(models, opened)]
     detectors = [Detector(b) for b in opened] if end_to_end else None
     for batch in (int(x) for x in batches):
-        blobs = [rng.random((batch, 3, *b.input_size), dtype=np.float32).astype(getattr(b, "dtype", np.float32),
-                                                                               copy=False) for b in opened]
+        blobs = [rng.random((batch, 3, *b.input_size), dtype=np.float32).astype(b.dtype, copy=False)
+                 for b in opened]
         fns = [(lambda b=b, x=x: b(x)) for b, x in zip(opened, blobs)]
         _add_rows(reports, "model", batch, _time_interleaved(fns, warmup, iters, f"model b={batch}"))
         if detectors:
@@ -129,18 +139,20 @@ def _add_rows(reports, mode, batch, samples):
 
 
 def _report(model, backend, warmup, iters, image_shape, cuda_graph) -> dict:
+    from .backends.base import type_name
+
     h, w = backend.input_size
     return {
         "model": str(model),
-        "backend": type(backend).__name__,
-        "runtime": getattr(backend, "name", None),
-        "precision": getattr(backend, "precision", None) or _meta(backend, "precision"),
-        "qdq_target": _meta(backend, "yolov6_edge.qdq_target"),
-        "inference_precision": getattr(backend, "inference_precision", None),
-        "threads": getattr(backend, "threads", None),
+        "backend": type_name(backend),
+        "runtime": backend.name,
+        "precision": backend.precision or backend.metadata.get("precision"),
+        "qdq_target": backend.metadata.get("yolov6_edge.qdq_target"),
+        "inference_precision": backend.inference_precision,
+        "threads": backend.threads,
         "input_size": [h, w],
         "max_batch": int(backend.max_batch),
-        "cuda_graph": bool(getattr(backend, "cuda_graph", False)),
+        "cuda_graph": bool(backend.cuda_graph),
         "warmup": warmup,
         "iters": iters,
         "image_shape": list(image_shape) if image_shape else None,
@@ -151,11 +163,6 @@ def _report(model, backend, warmup, iters, image_shape, cuda_graph) -> dict:
 def _host() -> dict:
     return {"machine": platform.machine(), "processor": cpu_name(), "cpu_flags": cpu_flags(),
             "python": platform.python_version(), "yolov6_edge": __version__}
-
-
-def _meta(backend, key):
-    meta = getattr(backend, "metadata", None) or getattr(backend, "meta", None) or {}
-    return meta.get(key)
 
 
 def _row(mode, batch, samples):

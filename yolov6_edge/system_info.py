@@ -91,6 +91,14 @@ def onnxruntime_info():
     return ort.__version__, list(ort.get_available_providers())
 
 
+def backends_report() -> dict:
+    """{registered backend: "yes" where it runs here, else why not} (backends/base.py; a new backend appears
+    here by being registered)."""
+    from .backends.base import availability
+
+    return {name: why or "yes" for name, why in availability().items()}
+
+
 def system_report() -> dict:
     from . import __version__
 
@@ -115,4 +123,5 @@ def system_report() -> dict:
         "onnx": _dist_version("onnx"),
         "torch": _dist_version("torch"),
         "cuda_home": os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH"),
+        "backends": backends_report(),
     }

@@ -1,6 +1,37 @@
-"""Inference backends behind one duck-typed interface (see docs/ARCHITECTURE.md, Runtime).
+"""Inference backends: one folder each, one registration each (below), one interface (base.Backend).
 
-A backend has `input_size` (H, W), `names`, `max_batch`, `layout`, and `__call__(blob [B,3,H,W]) -> outputs`
-as numpy arrays: (boxes, scores) for layout "boxes_xyxy+scores", or (num_dets, det_boxes, det_scores,
-det_classes) for "end2end". Each backend lives in its own subpackage, imported only when used.
+A backend folder holds what runs a model (runtime.py) and, where the runtime needs one, what builds its file
+(tensorrt/build.py). Registering it here makes it what Detector, bench, `info --system` and the CLI's
+--backend offer; nothing else has to change. Nothing is imported until a backend is opened: the factories are
+named, not imported.
 """
+from .base import Backend, BackendSpec, register
+
+__all__ = ["Backend", "BackendSpec", "register"]
+
+
+def _tensorrt_check():
+    from .tensorrt.version import availability
+
+    return availability()
+
+
+# The order is the default for a suffix: the first registered backend that runs a file opens it, unless a later
+# one `prefers` that file.
+register(BackendSpec(
+    "onnxruntime", (".onnx",), "yolov6_edge.backends.onnxruntime.runtime:OnnxRuntimeBackend",
+    options=("providers", "threads"), requires=("onnxruntime",), install="pip install onnxruntime",
+    description="ONNX Runtime (CPU by default; other execution providers with providers=)"))
+register(BackendSpec(
+    "openvino", (".onnx",), "yolov6_edge.backends.openvino.runtime:OpenVINOBackend",
+    options=("threads", "inference_precision"), requires=("openvino",),
+    install="pip install 'yolov6-edge[openvino]'",
+    description="OpenVINO CPU plugin: fuses Q/DQ into INT8 kernels"))
+register(BackendSpec(
+    "tensorrt", (".engine",), "yolov6_edge.backends.tensorrt.runtime:TensorRTBackend",
+    options=("cuda_graph",), requires=("tensorrt",), install="pip install 'yolov6-edge[trt]'",
+    check=_tensorrt_check, description="TensorRT 10.x/11.x engines built by `yolov6-edge build`"))
+register(BackendSpec(
+    "torch", (".pt", ".pth", ".ckpt", ".param"), "yolov6_edge.backends.torch.runtime:TorchBackend",
+    options=("img_size",), requires=("torch",), install="pip install 'yolov6-edge[torch]'",
+    description="PyTorch: checkpoints and NCNN files evaluated without export"))

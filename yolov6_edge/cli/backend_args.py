@@ -1,15 +1,22 @@
 """The runtime options eval, bench, predict and compare share: which backend runs an .onnx, how many threads.
 
-Kept free of runtime imports so `yolov6-edge --help` stays fast.
+The choices come from the backend registry (backends/base.py), which imports no runtime, so `yolov6-edge
+--help` stays fast.
 """
+from ..backends import base as backends
 
-ONNX_BACKENDS = ["onnxruntime", "openvino"]  # runtime.detector.BACKENDS[".onnx"], checked in tests
+
+def onnx_backends() -> list:
+    """The registered backends that run .onnx files; the first is the default."""
+    return list(backends.backends_for(".onnx"))
 
 
 def add_backend_args(p, many: bool = False) -> None:
-    p.add_argument("--backend", choices=ONNX_BACKENDS, default=None, nargs="+" if many else None,
-                   help="runtime for .onnx files: onnxruntime (default) or openvino (pip install "
-                        "'yolov6-edge[openvino]')" + ("; one for all models or one per model" if many else ""))
+    choices = onnx_backends()
+    p.add_argument("--backend", choices=choices, default=None, nargs="+" if many else None,
+                   help=f"runtime for .onnx files: {choices[0]} (default) or {', '.join(choices[1:])} (openvino: "
+                        "pip install 'yolov6-edge[openvino]')" + ("; one for all models or one per model" if many
+                                                                   else ""))
     p.add_argument("--threads", type=int, default=0,
                    help="inference threads of ONNX Runtime / OpenVINO (default 0: the runtime decides)")
     p.add_argument("--inference-precision", choices=["f32", "bf16", "f16"], default=None,

@@ -3,7 +3,7 @@ QDQ model, layer by layer, judged by the spec's reference evaluator (onnx.refere
 import json
 from pathlib import Path
 
-from .backend_args import ONNX_BACKENDS
+from .backend_args import onnx_backends
 
 
 def register(subparsers, name):
@@ -12,7 +12,7 @@ def register(subparsers, name):
     p.add_argument("model", type=Path, help="a .onnx (QDQ or float)")
     p.add_argument("--images", required=True, type=Path, help="image file, folder or glob")
     p.add_argument("--num", type=int, default=1, help="images used (default 1; each is a batch element)")
-    p.add_argument("--backend", nargs="+", choices=ONNX_BACKENDS, default=None,
+    p.add_argument("--backend", nargs="+", choices=onnx_backends(), default=None,
                    help="runtimes to check (default: onnxruntime, and openvino where installed)")
     p.add_argument("--mode", choices=["isolated", "prefix"], default="isolated",
                    help="isolated (default): each layer alone, fed the reference's inputs on their quantization "

@@ -185,14 +185,14 @@ def _check_batch(where, batch) -> None:
         raise fail(where, f"batch must be a positive integer, got {batch!r}")
 
 
-def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf: float = None, iou: float = None,
-             max_det: int = None, multi_label: bool = None, batch: int = 8, center: bool = None,
-             predictions_json=None, progress: bool = True, backend=None, threads: int = 0,
-             backend_options=None, settings=None, max_candidates: int = None) -> dict:
+def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf: float = EVAL.conf,
+             iou: float = EVAL.iou, max_det: int = EVAL.max_det, multi_label: bool = EVAL.multi_label,
+             batch: int = 8, center: bool = EVAL.center, predictions_json=None, progress: bool = True, backend=None,
+             threads: int = 0, backend_options=None, max_candidates: int = EVAL.max_candidates) -> dict:
     """COCO mAP (percent) of a model file, nn.Module or Backend on `images_dir` with `annotations_json`.
 
-    settings: a DetectionSettings (default EVAL: conf 0.001, IoU 0.65, multi-label, max_det 300); conf, iou,
-    max_det, multi_label, center and max_candidates override its fields. img_size: only for models without a
+    conf, iou, max_det, multi_label, center, max_candidates: the detection settings, defaults EVAL's
+    (runtime/settings.py: conf 0.001, IoU 0.65, multi-label, max_det 300). img_size: only for models without a
     fixed input size (.pt/.param/nn.Module); ONNX and engines use their own. backend/threads/backend_options:
     as for Detector (e.g. backend="openvino"). Returns dict(AP, AP50, AP75, APs, APm, APl, n_images, seconds);
     writes the raw COCO results to `predictions_json` when given.
@@ -208,7 +208,7 @@ def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf:
     coco = load_annotations(annotations_json)
     det = Detector(backend_or_path, conf=conf, iou=iou, max_det=max_det, center=center, multi_label=multi_label,
                    img_size=img_size, backend=backend, threads=threads, backend_options=backend_options,
-                   settings=settings or EVAL, max_candidates=max_candidates)
+                   max_candidates=max_candidates)
     cat_ids = category_map(det.names, coco, annotations_json)
     entries = [coco.imgs[i] for i in sorted(coco.getImgIds())]
     missing = [e["file_name"] for e in entries if not (images_dir / e["file_name"]).is_file()]
@@ -221,7 +221,7 @@ def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf:
         atomic_write_text(predictions_json, json.dumps(results))
     stats = score(coco, results)
     stats.update(n_images=len(entries), seconds=round(seconds, 2), input_size=list(det.input_size),
-                 backend=getattr(det.backend, "name", type(det.backend).__name__))
+                 backend=det.backend.name)
     return stats
 
 
@@ -243,12 +243,12 @@ def evaluate_records(backend, records, category_ids, names=None, annotations_jso
     _check_batch(where, batch)
     coco = (load_annotations(annotations_json) if annotations_json
             else coco_from_records(records, names, category_ids))
-    det = Detector(backend, settings=settings or EVAL)
+    det = Detector(backend, **(settings or EVAL).kwargs())
     items = [(image_id, path) for path, _, _, image_id in records]
     results, seconds = detect_all(det, items, list(category_ids), batch, progress, desc="val")
     stats = score(coco, results, image_ids=[image_id for image_id, _ in items])
     stats.update(n_images=len(items), seconds=round(seconds, 2), input_size=list(det.input_size),
-                 backend=getattr(det.backend, "name", type(det.backend).__name__))
+                 backend=det.backend.name)
     return stats
 
 

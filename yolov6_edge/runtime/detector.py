@@ -14,6 +14,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..backends.base import is_backend, open_backend
 from ..errors import fail
 from . import images as image_io
 from .postprocess import end2end_to_dets, to_original
@@ -39,65 +40,14 @@ class Inferred:
     params: np.ndarray
     shapes: list
 
-MODEL_SUFFIXES = (".onnx", ".engine", ".pt", ".pth", ".ckpt", ".param")
-
-
-# which backends can run which files; the first is the default
-BACKENDS = {".onnx": ("onnxruntime", "openvino"), ".engine": ("tensorrt",)}
-BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "torch")
-
-
-def open_backend(model, img_size=None, providers=None, backend=None, threads: int = 0, **options):
-    """A Backend for a model path (by suffix and `backend`), an nn.Module, or an object that already is one.
-
-    backend: "onnxruntime" (the default for .onnx) or "openvino" for .onnx files, "tensorrt" for .engine,
-    "torch" for .pt/.param; None picks the default. threads: inference threads of ONNX Runtime or OpenVINO
-    (0: the runtime decides). options: backend-specific (OpenVINO: inference_precision).
-    """
-    if hasattr(model, "layout") and callable(model):
-        return model
-    if not isinstance(model, (str, Path)):
-        if hasattr(model, "strides") and hasattr(model, "names"):  # an nn.Module following the model contract
-            from ..backends.torch.runtime import TorchBackend
-
-            return TorchBackend(model, img_size=img_size)
-        raise fail(type(model).__name__, "expected a model path, a YOLOv6 nn.Module or a Backend")
-    path = Path(model)
-    suffix = path.suffix.lower()
-    if suffix not in MODEL_SUFFIXES:
-        raise fail(path, f"unknown model file type '{path.suffix}' (expected one of {', '.join(MODEL_SUFFIXES)})")
-    allowed = BACKENDS.get(suffix, ("torch",))
-    if backend is not None and backend not in allowed:
-        known = f"unknown backend {backend!r} (expected one of {', '.join(BACKEND_NAMES)})"
-        raise fail(path, known if backend not in BACKEND_NAMES else
-                   f"a {suffix} file runs on {' or '.join(allowed)}, not {backend}")
-    backend = backend or allowed[0]
-    if options and backend != "openvino":
-        raise fail(path, f"options {sorted(options)} apply to the openvino backend only")
-    if not path.exists():
-        raise fail(path, "no such file")
-    if backend == "onnxruntime":
-        from ..backends.onnxruntime.runtime import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(path, providers=providers, threads=threads)
-    if backend == "openvino":
-        from ..backends.openvino.runtime import OpenVINOBackend
-
-        return OpenVINOBackend(path, threads=threads, **options)
-    if backend == "tensorrt":
-        from ..backends.tensorrt.runtime import TensorRTBackend
-
-        return TensorRTBackend(path)
-    from ..backends.torch.runtime import TorchBackend
-
-    return TorchBackend(path, img_size=img_size)
-
 
 def model_label(model) -> str:
-    """How messages name a model: its path, else its type (never a multi-line repr)."""
+    """How messages name a model: its path, a backend's label, else its type (never a multi-line repr)."""
     if isinstance(model, (str, Path)):
         return str(model)
-    path = getattr(model, "path", None)
+    if is_backend(model):
+        return model.label
+    path = getattr(model, "path", None)  # a stand-in backend not yet adapted
     return str(path) if isinstance(path, (str, Path)) else type(model).__name__
 
 
@@ -151,26 +101,26 @@ def check_outputs(backend, outputs, n: int):
 class Detector:
     """Detect objects with any backend.
 
-    settings: a DetectionSettings (runtime/settings.py; default PREDICT, EVAL for AP figures); conf, iou,
-    max_det, center, multi_label, agnostic and max_candidates override its fields (None: the settings' value).
+    conf, iou, max_det, center, multi_label, agnostic, max_candidates: the fields of a DetectionSettings
+    (runtime/settings.py), defaults PREDICT's; `Detector(path, **EVAL.kwargs())` measures as `eval` does.
     conf/iou/max_det: NMS settings (for end-to-end files, the ones baked into the file apply and these only
     filter further by conf and max_det). multi_label: keep a box for every class above conf (evaluation);
     agnostic: class-agnostic NMS. center: centred letterbox (the models were trained with it).
     img_size: only for .pt/.param/nn.Module models, which have no fixed input size.
-    backend: "onnxruntime" (default) or "openvino" for .onnx files (see open_backend); threads: inference
+    backend: a registered backend's name (backends/base.py; default: the registry's choice for the file, e.g.
+    "onnxruntime" for .onnx, "openvino" on request); threads: inference
     threads of ONNX Runtime or OpenVINO (0: the runtime decides); backend_options: e.g.
     {"inference_precision": "bf16"} for OpenVINO.
     """
 
-    def __init__(self, model, conf: Optional[float] = None, iou: Optional[float] = None,
-                 max_det: Optional[int] = None, center: Optional[bool] = None, multi_label: Optional[bool] = None,
-                 agnostic: Optional[bool] = None, img_size=None, providers=None, backend=None, threads: int = 0,
-                 backend_options=None, *, settings: Optional[DetectionSettings] = None,
-                 max_candidates: Optional[int] = None):
+    def __init__(self, model, conf: float = PREDICT.conf, iou: float = PREDICT.iou, max_det: int = PREDICT.max_det,
+                 center: bool = PREDICT.center, multi_label: bool = PREDICT.multi_label,
+                 agnostic: bool = PREDICT.agnostic, img_size=None, providers=None, backend=None, threads: int = 0,
+                 backend_options=None, max_candidates: int = PREDICT.max_candidates):
         name = model_label(model)
-        self.settings = (settings or PREDICT).override(name, conf=conf, iou=iou, max_det=max_det, center=center,
-                                                    multi_label=multi_label, agnostic=agnostic,
-                                                    max_candidates=max_candidates)
+        self.settings = DetectionSettings.checked(name, conf=conf, iou=iou, max_det=max_det, center=center,
+                                                  multi_label=multi_label, agnostic=agnostic,
+                                                  max_candidates=max_candidates)
         img_size = check_img_size(name, img_size)
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise fail(name, f"threads must be an integer >= 0, got {threads!r}")
@@ -178,7 +128,7 @@ class Detector:
                                     threads=threads, **(backend_options or {}))
         self.names = list(self.backend.names)
         self.input_size = tuple(self.backend.input_size)
-        self.dtype = getattr(self.backend, "dtype", np.float32)
+        self.dtype = self.backend.dtype
         self.timing = {}  # seconds spent in the last call: pre, infer, post
 
     # the settings' fields, read-only: a Detector's settings are fixed; per call, postprocess() takes overrides
@@ -238,7 +188,7 @@ class Detector:
         from .. import ops
 
         images = list(images)
-        if hasattr(self.backend, "infer_images"):
+        if self.backend.letterboxes_on_device:
             return Prepared(images, None, None)
         blob, params = ops.letterbox(images, size=self.input_size, center=self.center, dtype=self.dtype)
         return Prepared(images, blob, params)
@@ -279,7 +229,7 @@ class Detector:
         return results
 
     def _run_backend(self, blob, n):
-        if getattr(self.backend, "fixed_batch", False) and n < self.backend.max_batch:
+        if self.backend.fixed_batch and n < self.backend.max_batch:
             # zero images fill the batch; their outputs are dropped below
             fill = np.zeros((self.backend.max_batch - n, *blob.shape[1:]), blob.dtype)
             outputs = self.backend(np.concatenate([blob, fill]))

@@ -24,9 +24,18 @@ class DetectionSettings:
     agnostic: bool = False
     center: bool = True  # centred letterbox: the models were trained with it
 
+    @classmethod
+    def checked(cls, name="settings", **values) -> "DetectionSettings":
+        """Settings from `values` (every field; missing ones take the defaults), each checked; errors name
+        `name` (the model) in one line."""
+        return cls()._apply(name, dict(values))
+
     def override(self, name="settings", **changes) -> "DetectionSettings":
-        """A copy with the changes that are not None, each checked; errors name `name` (the model)."""
-        given = {k: v for k, v in changes.items() if v is not None}
+        """A copy with `changes` applied, each checked; a None change keeps the value (a per-call override
+        that was not given). Errors name `name` (the model)."""
+        return self._apply(name, {k: v for k, v in changes.items() if v is not None})
+
+    def _apply(self, name, given: dict) -> "DetectionSettings":
         unknown = set(given) - {f.name for f in fields(self)}
         if unknown:
             raise TypeError(f"unknown detection settings {sorted(unknown)}")
@@ -40,6 +49,10 @@ class DetectionSettings:
             if key in given:
                 given[key] = bool(given[key])
         return replace(self, **given)
+
+    def kwargs(self) -> dict:
+        """The fields as keyword arguments: Detector(model, **EVAL.kwargs())."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 PREDICT = DetectionSettings()

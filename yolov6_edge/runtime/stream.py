@@ -65,8 +65,7 @@ class Stream:
         if policy != "auto" and policy not in POLICIES:
             raise fail("policy", f"must be auto or one of {', '.join(POLICIES)}, got {policy!r}")
         self.detector = detector
-        if hasattr(detector.backend, "stop_spinning"):  # ONNX Runtime: spinning pool threads starve the decoder
-            detector.backend.stop_spinning()
+        detector.backend.stop_spinning()  # ONNX Runtime: spinning pool threads starve the decoder
         self.batch = min(batch, max(1, int(detector.backend.max_batch)))
         self.sources = open_sources(source, vid_stride=vid_stride, reconnect=reconnect, timeout=timeout,
                                     decoder=decoder)

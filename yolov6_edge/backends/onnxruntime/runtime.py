@@ -5,11 +5,12 @@ import numpy as np
 
 from ...errors import fail
 from .. import onnx_contract as contract
+from ..base import Backend
 
 INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(Backend):
     """An ONNX Runtime session for one of our ONNX files.
 
     providers: ORT execution providers in order of preference (default CPU only); threads: intra-op threads

@@ -11,6 +11,7 @@ import numpy as np
 
 from ...errors import fail
 from .. import onnx_contract as contract
+from ..base import Backend
 
 INFERENCE_PRECISIONS = ("f32", "bf16", "f16")
 
@@ -39,7 +40,7 @@ def _static(dim):
     return dim.get_length() if dim.is_static else None
 
 
-class OpenVINOBackend:
+class OpenVINOBackend(Backend):
     """An OpenVINO compiled model for one of our ONNX files.
 
     threads: inference threads (0 lets OpenVINO decide); inference_precision: "f32" (default), "bf16" or "f16"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import fail
+from ..base import Backend
 from . import metadata
 from .cuda import D2H, H2D, Cuda, gpu_info
 from .version import import_tensorrt
@@ -38,8 +39,9 @@ class _Binding:
         return self.nbytes // self.max_shape[0]
 
 
-class TensorRTBackend:
+class TensorRTBackend(Backend):
     name = "tensorrt"
+    letterboxes_on_device = True  # infer_images: the letterbox runs on the GPU into the input binding
 
     def __init__(self, path, cuda_graph=False, cuda=None):
         self.path = Path(path)
@@ -50,7 +52,7 @@ class TensorRTBackend:
         self.cuda = cuda if cuda is not None else Cuda()
         _, cc = gpu_info(self.cuda, self.path)
         metadata.check_compatible(self.path, meta, self.trt.__version__, cc)
-        self.meta = meta
+        self.metadata = meta
         self.input_size = tuple(meta["input_size"])
         self.names = list(meta["names"])
         self.layout = meta["layout"]
@@ -68,7 +70,7 @@ class TensorRTBackend:
         self._runtime = trt.Runtime(self._logger)
         self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self._engine is None:
-            raise fail(self.path, f"TensorRT could not deserialize it; rebuild it with: {self.meta['build_command']}")
+            raise fail(self.path, f"TensorRT could not deserialize it; rebuild it with: {self.metadata['build_command']}")
         self._context = self._engine.create_execution_context()
         if self._context is None:
             raise fail(self.path, "TensorRT could not create an execution context (out of GPU memory?)")

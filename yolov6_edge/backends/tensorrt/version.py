@@ -40,3 +40,15 @@ def import_tensorrt():
     except ImportError as e:
         raise Yolov6EdgeError(f"tensorrt: the Python package is not importable ({e}); {INSTALL_HINT}") from None
     return trt, check_version(getattr(trt, "__version__", "unknown"))
+
+
+def availability():
+    """None when a supported TensorRT imports here, else one line saying why not (the backend registry's check)."""
+    try:
+        import_tensorrt()
+    except Yolov6EdgeError as e:
+        return str(e)
+    except Exception as e:  # a missing libnvinfer raises OSError from inside the bindings
+        first = str(e).splitlines()[0] if str(e) else ""
+        return f"tensorrt: not importable ({type(e).__name__}: {first}); {INSTALL_HINT}"
+    return None

@@ -9,12 +9,13 @@ import torch
 
 from ...errors import fail
 from ...models import default_input_size
+from ..base import Backend
 
 # Batches are chunked like the other backends so memory stays bounded on CPU.
 MAX_BATCH = 16
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     """Wrap an nn.Module that follows the model contract (or load one from a .pt/.param path).
 
     img_size: (H, W) the caller will letterbox to; a model has no fixed input size, so it defaults to 640x640
@@ -50,6 +51,9 @@ class TorchBackend:
         self.max_batch = MAX_BATCH
         self.layout = "boxes_xyxy+scores"
         self.precision = "fp32"
+        self.dtype = np.float32
+        self.metadata = {}
+        self.providers = (f"torch {device}",)
 
     @torch.no_grad()
     def __call__(self, blob: np.ndarray):
