@@ -16,7 +16,7 @@ import torch
 from onnx import numpy_helper
 
 from ..atomic import atomic_path
-from .interface import quant_layers, strip
+from .fake_quant import quant_layers, strip
 from .qdq import ConvQuant, insert_qdq
 
 

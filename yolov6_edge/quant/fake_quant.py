@@ -6,6 +6,8 @@ serves calibration, evaluation and QAT. Scales are symmetric: scale = amax / 127
 [-128, 127] of ONNX QuantizeLinear / TensorRT INT8. Weights may use fewer levels (`qmax` 63: 7-bit weights,
 for CPU INT8 kernels that would otherwise saturate, quant/targets.py).
 """
+import copy
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -206,3 +208,19 @@ class QuantConv2d(nn.Module):
         if scaled:
             x = x * self.inverse_channel_scale().to(x.device)
         return F.conv2d(self.input_quantizer(x), w, c.bias, c.stride, c.padding, c.dilation, c.groups)
+
+
+def quant_layers(qmodel: nn.Module) -> dict:
+    """Layer name (the original Conv2d's name) -> QuantConv2d, in model order."""
+    return {n: m for n, m in qmodel.named_modules() if isinstance(m, QuantConv2d)}
+
+
+def strip(qmodel: nn.Module) -> nn.Module:
+    """A float copy of qmodel (QuantConv2d replaced by its conv), for export and as a teacher."""
+    model = copy.deepcopy(qmodel)
+    for name, m in list(quant_layers(model).items()):
+        model.set_submodule(name, m.conv)
+    for m in model.modules():
+        if isinstance(m, TensorQuantizer):
+            raise RuntimeError("stray quantizer left in the stripped model")
+    return model

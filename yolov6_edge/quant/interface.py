@@ -15,7 +15,8 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from .fake_quant import QuantConv2d, TensorQuantizer
+# quant_layers and strip live with the modules they walk (export.py needs them without this module)
+from .fake_quant import QuantConv2d, quant_layers, strip  # noqa: F401 - quant_layers, strip: part of this interface
 
 
 @dataclass
@@ -45,11 +46,6 @@ def quantize(model: nn.Module, config: QuantConfig = None) -> nn.Module:
     set_float(qmodel, config.skip)
     qmodel.quant_config = config
     return qmodel
-
-
-def quant_layers(qmodel: nn.Module) -> dict:
-    """Layer name (the original Conv2d's name) -> QuantConv2d, in model order."""
-    return {n: m for n, m in qmodel.named_modules() if isinstance(m, QuantConv2d)}
 
 
 def set_float(qmodel: nn.Module, names, only: bool = False) -> None:
@@ -171,17 +167,6 @@ def load_amax(qmodel: nn.Module, amax: dict, scales: dict = None) -> None:
     for n, m in layers.items():
         m.set_channel_scale((scales or {}).get(n))
         m.input_quantizer.set_amax(amax[n])
-
-
-def strip(qmodel: nn.Module) -> nn.Module:
-    """A float copy of qmodel (QuantConv2d replaced by its conv), for export and as a teacher."""
-    model = copy.deepcopy(qmodel)
-    for name, m in list(quant_layers(model).items()):
-        model.set_submodule(name, m.conv)
-    for m in model.modules():
-        if isinstance(m, TensorQuantizer):
-            raise RuntimeError("stray quantizer left in the stripped model")
-    return model
 
 
 def export_qdq(qmodel: nn.Module, path, img_size=(640, 640), residual: bool = True, opset: int = 17,

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import fail
-from .checkpoint import load_state_dict_checked
+from .state import apply_batchnorm_settings, load_state_dict_checked
 
 # Official keys that have no counterpart in our deploy-time model.
 _DROPPED = (
@@ -261,7 +261,6 @@ def _is_deploy_form(state_dict):
 def _from_tree(path, root):
     """Read the architecture from the module tree and load the weights into the model it describes."""
     from ..models import build_from_arch
-    from .checkpoint import apply_batchnorm_settings
     from .official_arch import read_lite, read_yolov6
     from .official_tree import child, class_name, mapped_state_dict
 
@@ -292,7 +291,6 @@ def load_official(path, model_name=None):
     builds that named config and loads the weights into it.
     """
     from ..datasets.coco_names import COCO_NAMES
-    from .checkpoint import apply_batchnorm_settings
     from .official_tree import check_allowed, mapped_state_dict
 
     path = Path(path)
