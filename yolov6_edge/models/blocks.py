@@ -2,18 +2,7 @@
 import torch
 from torch import nn
 
-
-def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Return one Conv2d (with bias) computing bn(conv(x)) in eval mode."""
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True).to(conv.weight.device, conv.weight.dtype)
-    std = (bn.running_var + bn.eps).sqrt()
-    scale = bn.weight / std
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-    with torch.no_grad():
-        fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
-        fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
-    return fused
+from .fuse import fuse_children, fuse_conv_bn
 
 
 def make_act(act: str) -> nn.Module:
@@ -45,16 +34,6 @@ class ConvBNAct(nn.Module):
             self.conv = fuse_conv_bn(self.conv, self.bn)
             self.bn = None
         return self
-
-
-def fuse_children(module: nn.Module) -> nn.Module:
-    """Call fuse() on every direct child that has one, recurse into plain containers."""
-    for child in module.children():
-        if hasattr(child, "fuse"):
-            child.fuse()
-        else:
-            fuse_children(child)
-    return module
 
 
 def conv_silu_block(c_in, c_out, k=3, s=1):

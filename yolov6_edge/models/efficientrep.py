@@ -5,7 +5,8 @@ Both return the stage outputs at strides 8, 16, 32 (and 4 first when fuse_p2, fo
 """
 from torch import nn
 
-from .blocks import CSPSPPF, SPPF, RepBlock, SimCSPSPPF, SimSPPF, block_act, csp_stage, fuse_children
+from .blocks import CSPSPPF, SPPF, RepBlock, SimCSPSPPF, SimSPPF, block_act, csp_stage
+from .fuse import fuse_children
 
 
 def _pool_layer(basic_block, cspsppf):

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from .anchors import dist2bbox, make_anchors
-from .blocks import ConvBNAct, fuse_children
+from .blocks import ConvBNAct
+from .fuse import fuse_children
 
 
 def init_predictors(cls_preds, reg_preds, prior_prob: float) -> None:

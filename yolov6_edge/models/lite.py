@@ -11,6 +11,7 @@ from torch import nn
 
 from ..datasets.coco_names import COCO_NAMES
 from .anchors import dist2bbox, make_anchors
+from .fuse import fuse_children, fuse_conv_bn
 from .head import HeadOutput, init_predictors
 
 # stage_channels / depths are the base values before the width multiplier; the stem is fixed at 24 channels
@@ -36,27 +37,6 @@ def make_divisible(value: float, divisor: int = 16) -> int:
     if rounded < 0.9 * value:
         rounded += divisor
     return rounded
-
-
-def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """Return one Conv2d (with bias) computing bn(conv(x)) in eval mode."""
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-                      conv.dilation, conv.groups, bias=True).to(conv.weight.device, conv.weight.dtype)
-    with torch.no_grad():
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
-        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-        fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
-    return fused
-
-
-def _fuse_children(module: nn.Module) -> None:
-    # Containers (Sequential, ModuleList) have no fuse(); look through them to the blocks inside.
-    for child in module.children():
-        if hasattr(child, "fuse"):
-            child.fuse()
-        else:
-            _fuse_children(child)
 
 
 def channel_shuffle(x, groups: int = 2):
@@ -118,8 +98,7 @@ class EffiBlockS1(nn.Module):
         return channel_shuffle(torch.cat((keep, x), 1), 2)
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
 
 class EffiBlockS2(nn.Module):
@@ -143,8 +122,7 @@ class EffiBlockS2(nn.Module):
         return self.mix_pw(self.mix_dw(torch.cat((short, main), 1)))
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
 
 class DPBlock(nn.Module):
@@ -159,8 +137,7 @@ class DPBlock(nn.Module):
         return self.pw(self.dw(x))
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
 
 class DarknetBlock(nn.Module):
@@ -175,8 +152,7 @@ class DarknetBlock(nn.Module):
         return self.dp(self.pw(x))
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
 
 class CSPBlock(nn.Module):
@@ -194,8 +170,7 @@ class CSPBlock(nn.Module):
         return self.pw_merge(torch.cat((self.block(self.pw_main(x)), self.pw_short(x)), 1))
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
 
 class LiteBackbone(nn.Module):
@@ -222,8 +197,7 @@ class LiteBackbone(nn.Module):
         return outputs
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
 
 class LiteNeck(nn.Module):
@@ -257,8 +231,7 @@ class LiteNeck(nn.Module):
         return [p3, p4, p5, p6]
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
 
 class LiteHead(nn.Module):
@@ -282,8 +255,7 @@ class LiteHead(nn.Module):
         return outputs
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
 
 class YOLOv6Lite(nn.Module):
@@ -315,8 +287,7 @@ class YOLOv6Lite(nn.Module):
         return not any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
 
     def fuse(self):
-        _fuse_children(self)
-        return self
+        return fuse_children(self)
 
     def forward_features(self, x):
         return self.neck(self.backbone(x))

@@ -7,7 +7,8 @@ Attribute names follow the official layout so official checkpoints map onto ours
 import torch
 from torch import nn
 
-from .blocks import BiFusion, ConvBNAct, RepBlock, Transpose, csp_stage, fuse_children
+from .blocks import BiFusion, ConvBNAct, RepBlock, Transpose, csp_stage
+from .fuse import fuse_children
 
 
 def _stage_factory(basic_block, csp_e, stage_block="bepc3"):

@@ -193,7 +193,8 @@ def to_repvgg(model):
     """The trained plain model back in the standard architecture, in place: each RepOptVGGBlock becomes a
     fused RepVGGBlock (conv+BN folded), so fuse(), export, checkpoints and quantization treat it like any
     other YOLOv6. Call model.fuse() afterwards for the rest of the network."""
-    from ..models.blocks import RepVGGBlock, fuse_conv_bn
+    from ..models.blocks import RepVGGBlock
+    from ..models.fuse import fuse_conv_bn
 
     for name, m in [(n, m) for n, m in model.named_modules() if isinstance(m, RepOptVGGBlock)]:
         block = RepVGGBlock(m.conv.in_channels, m.conv.out_channels, 3, m.conv.stride[0])

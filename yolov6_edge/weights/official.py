@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..errors import fail
+from ..models.fuse import fold_batchnorm
 from .state import apply_batchnorm_settings, load_state_dict_checked
 
 # Official keys that have no counterpart in our deploy-time model.
@@ -243,12 +244,10 @@ def _fold_kept_batchnorms(state_dict, bn):
         p = {n: state_dict.pop(f"{block}.bn.{n}").double() for n in ("weight", "bias", "running_mean", "running_var")}
         state_dict.pop(f"{block}.bn.num_batches_tracked", None)
         eps = bn.get(f"{block}.bn", (1e-5, None))[0] or 1e-5
-        scale = p["weight"] / (p["running_var"] + eps).sqrt()
-        w = state_dict[f"{conv}.weight"].double()
         b = state_dict.get(f"{conv}.bias")
-        b = b.double() if b is not None else torch.zeros_like(p["running_mean"])
-        state_dict[f"{conv}.weight"] = (w * scale.reshape(-1, 1, 1, 1)).float()
-        state_dict[f"{conv}.bias"] = ((b - p["running_mean"]) * scale + p["bias"]).float()
+        w, b = fold_batchnorm(state_dict[f"{conv}.weight"].double(), b.double() if b is not None else None,
+                              p["running_mean"], p["running_var"], p["weight"], p["bias"], eps)
+        state_dict[f"{conv}.weight"], state_dict[f"{conv}.bias"] = w.float(), b.float()
 
 
 def _is_deploy_form(state_dict):
