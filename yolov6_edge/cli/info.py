@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from ..errors import Yolov6EdgeError, fail
+from ..onnx_contract import FORMAT_KEY, decode_metadata, read_props
 
 
 def register(subparsers, name):
@@ -24,15 +25,10 @@ def _onnx_info_from_onnxruntime(path) -> dict:
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:
         raise fail(path, f"not a readable ONNX model ({type(e).__name__})") from None
-    meta = {}
-    for key, value in sess.get_modelmeta().custom_metadata_map.items():
-        try:
-            meta[key] = json.loads(value)
-        except json.JSONDecodeError:
-            meta[key] = value
+    meta = decode_metadata(sess.get_modelmeta().custom_metadata_map)
     names = meta.get("names", [])
     return {
-        "file": str(path), "type": "onnx", "ours": "yolov6_edge.format_version" in meta,
+        "file": str(path), "type": "onnx", "ours": FORMAT_KEY in meta,
         "model_name": meta.get("model_name"), "num_classes": len(names), "names": names,
         "input_size": meta.get("input_size"), "layout": meta.get("layout"), "precision": meta.get("precision"),
         "opset": None,
@@ -54,19 +50,14 @@ def onnx_info(path) -> dict:
         raise fail(path, f"not a readable ONNX model ({type(e).__name__})") from None
     if not proto.graph.node and not proto.graph.output:  # protobuf parses many non-ONNX bytes as an empty model
         raise fail(path, "not an ONNX model (no graph)")
-    meta = {}
-    for p in proto.metadata_props:
-        try:
-            meta[p.key] = json.loads(p.value)
-        except json.JSONDecodeError:
-            meta[p.key] = p.value
+    meta = decode_metadata(read_props(proto))
 
     def dims(vi):
         return [d.dim_param or d.dim_value for d in vi.type.tensor_type.shape.dim]
 
     names = meta.get("names", [])
     return {
-        "file": str(path), "type": "onnx", "ours": "yolov6_edge.format_version" in meta,
+        "file": str(path), "type": "onnx", "ours": FORMAT_KEY in meta,
         "model_name": meta.get("model_name"), "num_classes": len(names), "names": names,
         "input_size": meta.get("input_size"), "layout": meta.get("layout"), "precision": meta.get("precision"),
         "opset": max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=None),

@@ -23,6 +23,7 @@ from onnx import TensorProto
 
 from ..atomic import atomic_path
 from ..errors import fail
+from ..onnx_contract import read_props, update_props
 
 FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
 FLOAT_TYPES = (FLOAT, HALF, TensorProto.DOUBLE, TensorProto.BFLOAT16)
@@ -83,21 +84,9 @@ def convert_float_to_float16(model: onnx.ModelProto) -> onnx.ModelProto:
         model, keep_io_types=True, op_block_list=[*float16.DEFAULT_OP_BLOCK_LIST, *EXTRA_FP32_OPS],
         node_block_list=block, max_finite_val=65504.0)
     OnnxModel.graph_topological_sort(converted.graph)  # the tool appends its Casts at the end of the node list
-    _set_precision(converted, "fp16")
+    update_props(converted, {"precision": "fp16"})
     onnx.checker.check_model(converted)
     return converted
-
-
-def _set_precision(model, precision: str) -> None:
-    for p in model.metadata_props:
-        if p.key == "precision":
-            p.value = precision
-            return
-    model.metadata_props.add(key="precision", value=precision)
-
-
-def read_metadata(model) -> dict:
-    return {p.key: p.value for p in model.metadata_props}
 
 
 def convert_file(src, dst) -> None:
@@ -106,7 +95,7 @@ def convert_file(src, dst) -> None:
         model = onnx.load(str(src))
     except Exception as e:  # onnx raises several types for truncated or foreign files
         raise fail(src, f"not a readable ONNX file ({e.__class__.__name__})") from None
-    precision = read_metadata(model).get("precision", "fp32")
+    precision = read_props(model).get("precision", "fp32")
     if precision != "fp32":
         raise fail(src, f"precision is {precision!r}; fp16 conversion needs a float32 ONNX")
     if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):

@@ -9,7 +9,6 @@ The end-to-end variant appends ONNX NonMaxSuppression (per class, so a box may b
 multi-label) and a fixed-size top-K that turns NMS's flat index list into padded per-image outputs.
 """
 import io
-import json
 import warnings
 from pathlib import Path
 
@@ -19,10 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..atomic import atomic_path
 from ..errors import fail
-
-FORMAT_VERSION = "1"
-RAW_OUTPUTS = ("boxes", "scores")
-E2E_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
+from ..onnx_contract import RAW_OUTPUTS, standard_metadata, write_props
 # 13: Squeeze/Unsqueeze with axes inputs (the end-to-end tail) and unflatten (YOLOv6Lite); 23: the newest the
 # TorchScript exporter of torch 2.13 writes. Every opset in between exports and runs on ONNX Runtime 1.32.
 MIN_OPSET, MAX_OPSET = 13, 23
@@ -149,14 +145,6 @@ def append_nms(proto: onnx.ModelProto, conf: float, iou: float, max_det: int) ->
     return proto
 
 
-def set_metadata(proto: onnx.ModelProto, meta: dict) -> None:
-    """Replace metadata_props with `meta` (values are stored as strings, JSON for lists)."""
-    del proto.metadata_props[:]
-    for key, value in meta.items():
-        text = value if isinstance(value, str) else json.dumps(value)
-        proto.metadata_props.append(onnx.StringStringEntryProto(key=key, value=text))
-
-
 def check_export_args(path, batch="dynamic", opset: int = 17, end2end: bool = False, conf: float = 0.25,
                       iou: float = 0.45, max_det: int = 100) -> None:
     """Refuse settings that would give a file that fails on every inference or never detects, before any work."""
@@ -200,16 +188,12 @@ def export_onnx(model, path, img_size=(640, 640), batch="dynamic", opset: int = 
         proto = _simplify(proto)
     if end2end:
         proto = append_nms(proto, conf, iou, max_det)
-    meta = {
-        "yolov6_edge.format_version": FORMAT_VERSION, "model_name": module.model_name,
-        "names": list(module.names), "input_size": list(size), "strides": [int(s) for s in module.strides],
-        "layout": "end2end" if end2end else "boxes_xyxy+scores", "precision": "fp32",
-        "batch": batch if batch == "dynamic" else str(int(batch)),
-    }
+    meta = standard_metadata(module.model_name, module.names, size, module.strides, end2end=end2end,
+                             batch=batch if batch == "dynamic" else str(int(batch)))
     if end2end:
         meta["nms"] = {"conf": conf, "iou": iou, "max_det": int(max_det), "multi_label": True}
     meta.update(metadata or {})
-    set_metadata(proto, meta)
+    write_props(proto, meta)
     proto.producer_name = "yolov6-edge"
     onnx.checker.check_model(proto, full_check=True)
     with atomic_path(path) as tmp:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..atomic import atomic_path
 from ..errors import fail
+from ..onnx_contract import CPU_CHOICE_KEY, update_props
 from .recipe import RUNTIME
 
 CPU_TARGETS = ("openvino", "onnxruntime")
@@ -70,10 +71,7 @@ def choose_cpu_target(qmodel, out_onnx, img_size, threads=1, images=None, iters=
         choice["chosen"] = best
         choice["host"] = rep["host"]
         model = onnx.load(str(paths[best]))
-        props = {p.key: p.value for p in model.metadata_props}
-        props["yolov6_edge.cpu_choice"] = json.dumps(choice)
-        del model.metadata_props[:]
-        onnx.helper.set_model_props(model, props)
+        update_props(model, {CPU_CHOICE_KEY: json.dumps(choice)})
         with atomic_path(out_onnx) as tmp:
             onnx.save(model, str(tmp))
     return {"target": best, "runtime": RUNTIME[best], "cpu_choice": choice}

@@ -6,7 +6,6 @@ torch exporter in use. Conv weights are matched to the model's layers by content
 graph simplifiers do not matter.
 """
 import hashlib
-import json
 import tempfile
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import torch
 from onnx import numpy_helper
 
 from ..atomic import atomic_path
+from ..onnx_contract import (FLOAT_LAYERS_KEY, QDQ_TARGET_KEY, WEIGHT_BITS_KEY, standard_metadata, update_props,
+                             write_props)
 from .fake_quant import quant_layers, strip
 from .qdq import ConvQuant, insert_qdq
 
@@ -31,11 +32,9 @@ def export_float_onnx(model, path, img_size, opset=17, simplify=False):
     simplify: run the graph simplifier (constant shape arithmetic folded away); it may also fold ops into
     Conv weights, which then no longer match our layers, so callers fall back to simplify=False.
     """
-    try:
-        from ..export.onnx import export_onnx
-    except ImportError:
-        export_onnx = None
-    if export_onnx is not None and all(hasattr(model, a) for a in ("names", "strides", "model_name", "fuse")):
+    from ..export.onnx import export_onnx
+
+    if all(hasattr(model, a) for a in ("names", "strides", "model_name", "fuse")):
         return export_onnx(model, path, img_size, simplify=simplify)
     h, w = img_size
     with atomic_path(path) as tmp:
@@ -43,16 +42,8 @@ def export_float_onnx(model, path, img_size, opset=17, simplify=False):
                           input_names=["images"], output_names=["boxes", "scores"],
                           dynamic_axes={"images": {0: "batch"}, "boxes": {0: "batch"}, "scores": {0: "batch"}})
         m = onnx.load(str(tmp))
-        meta = {
-            "yolov6_edge.format_version": "1",
-            "model_name": getattr(model, "model_name", type(model).__name__),
-            "names": json.dumps(list(getattr(model, "names", []))),
-            "input_size": json.dumps([h, w]),
-            "strides": json.dumps(list(getattr(model, "strides", []))),
-            "layout": "boxes_xyxy+scores",
-            "precision": "fp32",
-        }
-        onnx.helper.set_model_props(m, meta)
+        write_props(m, standard_metadata(getattr(model, "model_name", type(model).__name__),
+                                         getattr(model, "names", []), (h, w), getattr(model, "strides", [])))
         onnx.save(m, str(tmp))
     return path
 
@@ -134,15 +125,10 @@ def export_qdq_onnx(qmodel, path, img_size, residual=True, opset=17, target="ten
                 raise
     insert_qdq(m, specs, residual=residual)
     apply_target(m, target)
-    props = {p.key: p.value for p in m.metadata_props}
-    props["precision"] = "int8-qdq"
-    props["yolov6_edge.qdq_target"] = target
     bits = {int(mm.weight_quantizer.qmax) for mm in quant_layers(qmodel).values() if mm.quantized}
-    props["yolov6_edge.weight_bits"] = str(8 if bits <= {127} else 7)
-    props["yolov6_edge.float_layers"] = json.dumps(sorted(n for n, mm in quant_layers(qmodel).items()
-                                                          if not mm.quantized))
-    del m.metadata_props[:]
-    onnx.helper.set_model_props(m, props)
+    update_props(m, {"precision": "int8-qdq", QDQ_TARGET_KEY: target,
+                     WEIGHT_BITS_KEY: str(8 if bits <= {127} else 7),
+                     FLOAT_LAYERS_KEY: sorted(n for n, mm in quant_layers(qmodel).items() if not mm.quantized)})
     onnx.checker.check_model(m)
     with atomic_path(path) as tmp:
         onnx.save(m, str(tmp))

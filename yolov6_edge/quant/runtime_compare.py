@@ -30,6 +30,7 @@ from onnx import helper, numpy_helper
 from tqdm import tqdm
 
 from ..errors import fail
+from ..onnx_contract import read_props
 from .reference import ReferenceEvaluator, quantize_dequantize
 
 ACTIVATIONS = ("Relu", "HardSwish", "Sigmoid", "HardSigmoid", "Clip", "LeakyRelu")
@@ -296,7 +297,7 @@ def compare_runtimes(onnx_path, images, backends=("onnxruntime", "openvino"), nu
         model = onnx.load(str(onnx_path))
     except Exception as e:
         raise fail(onnx_path, f"not a readable ONNX file ({type(e).__name__})") from None
-    meta = {p.key: p.value for p in model.metadata_props}
+    meta = read_props(model)
     import json
 
     dims = model.graph.input[0].type.tensor_type.shape.dim

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import onnx_contract as contract
 from ...errors import fail
-from .. import onnx_contract as contract
 from ..base import Backend
 
 INPUT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import onnx_contract as contract
 from ...errors import fail
-from .. import onnx_contract as contract
 from ..base import Backend
 
 INFERENCE_PRECISIONS = ("f32", "bf16", "f16")

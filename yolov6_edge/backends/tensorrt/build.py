@@ -18,6 +18,7 @@ import onnx
 from ... import __version__
 from ...atomic import atomic_path, atomic_write_bytes
 from ...errors import fail
+from ...onnx_contract import E2E_OUTPUTS, LAYOUT_E2E, LAYOUT_RAW, QDQ_TARGET_KEY, RAW_OUTPUTS, read_props
 from . import metadata
 from .version import import_tensorrt
 
@@ -44,13 +45,13 @@ def read_onnx_contract(path) -> dict:
     if len(dims) != 4 or any(not d.dim_value for d in dims[1:]) or dims[1].dim_value != 3:
         raise fail(path, "input 'images' must be [batch, 3, H, W] with H and W fixed")
     outputs = [o.name for o in g.output]
-    if {"boxes", "scores"} <= set(outputs):
-        layout = "boxes_xyxy+scores"
-    elif {"num_dets", "det_boxes", "det_scores", "det_classes"} <= set(outputs):
-        layout = "end2end"
+    if set(RAW_OUTPUTS) <= set(outputs):
+        layout = LAYOUT_RAW
+    elif set(E2E_OUTPUTS) <= set(outputs):
+        layout = LAYOUT_E2E
     else:
         raise fail(path, f"outputs {outputs} are neither boxes/scores nor the end-to-end outputs")
-    meta = {p.key: p.value for p in model.metadata_props}
+    meta = read_props(model)
     has_qdq = any(n.op_type in QDQ_OPS for n in g.node)
     return {
         "input_size": [dims[2].dim_value, dims[3].dim_value],
@@ -60,7 +61,7 @@ def read_onnx_contract(path) -> dict:
         "model_name": meta.get("model_name", path.stem),
         "onnx_precision": "int8-qdq" if has_qdq else meta.get("precision", "fp32"),
         "has_qdq": has_qdq,
-        "qdq_target": meta.get("yolov6_edge.qdq_target"),
+        "qdq_target": meta.get(QDQ_TARGET_KEY),
     }
 
 

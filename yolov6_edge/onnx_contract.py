@@ -1,15 +1,54 @@
-"""What a runtime reads from one of our ONNX files (docs/ARCHITECTURE.md, ONNX contract), for every runtime
-that loads the ONNX itself (ONNX Runtime, OpenVINO): the output layout, the metadata, the input size and
-the class names. No runtime is imported here.
+"""The ONNX contract (docs/ARCHITECTURE.md): what our ONNX files hold and how it is read back, in one place.
+
+Writers (export/onnx.py, quant/export.py, export/fp16.py, quant/choose_target.py) build and store the
+metadata through standard_metadata / write_props / update_props; readers (the ONNX Runtime and OpenVINO
+backends, the TensorRT build, `info`, the runtime comparison) read it through read_props / decode_metadata and
+the checks below. Neither onnx nor a runtime is imported here: props are read from and written to whatever
+ModelProto-like object the caller holds (its `metadata_props`).
 """
 import json
 
-from ..errors import fail
+from .errors import fail
 
+FORMAT_VERSION = "1"
 RAW_OUTPUTS = ("boxes", "scores")
 E2E_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_classes")
+LAYOUT_RAW, LAYOUT_E2E = "boxes_xyxy+scores", "end2end"
+# metadata keys beyond the plain ones (model_name, names, input_size, strides, layout, precision, batch, nms)
+FORMAT_KEY = "yolov6_edge.format_version"
+QDQ_TARGET_KEY = "yolov6_edge.qdq_target"      # INT8 files: the runtime whose fusion the Q/DQ placement follows
+WEIGHT_BITS_KEY = "yolov6_edge.weight_bits"    # INT8 files: 8, or 7 for CPU kernels that saturate 8-bit weights
+FLOAT_LAYERS_KEY = "yolov6_edge.float_layers"  # INT8 files: layers left in float (JSON list)
+CPU_CHOICE_KEY = "yolov6_edge.cpu_choice"      # calibrate --target cpu: what was measured to choose the target
 # A dynamic-batch file accepts any batch; we still feed it in chunks so memory stays bounded.
 DYNAMIC_MAX_BATCH = 32
+
+
+def standard_metadata(model_name, names, input_size, strides, end2end: bool = False, precision: str = "fp32",
+                      **extra) -> dict:
+    """The metadata every exported file carries (values as Python objects; write_props stores lists as JSON)."""
+    meta = {FORMAT_KEY: FORMAT_VERSION, "model_name": str(model_name), "names": [str(n) for n in names],
+            "input_size": [int(v) for v in input_size], "strides": [int(s) for s in strides],
+            "layout": LAYOUT_E2E if end2end else LAYOUT_RAW, "precision": precision}
+    meta.update(extra)
+    return meta
+
+
+def read_props(proto) -> dict:
+    """metadata_props of a ModelProto as {key: string}."""
+    return {p.key: p.value for p in proto.metadata_props}
+
+
+def write_props(proto, meta: dict) -> None:
+    """Replace the metadata_props of a ModelProto with `meta` (strings as they are, anything else as JSON)."""
+    del proto.metadata_props[:]
+    for key, value in meta.items():
+        proto.metadata_props.add(key=key, value=value if isinstance(value, str) else json.dumps(value))
+
+
+def update_props(proto, changes: dict) -> None:
+    """Set some metadata_props, keeping the others (and their order)."""
+    write_props(proto, {**read_props(proto), **changes})
 
 
 def decode_metadata(raw: dict) -> dict:
@@ -26,16 +65,16 @@ def decode_metadata(raw: dict) -> dict:
 def output_layout(path, output_names) -> str:
     names = set(output_names)
     if names >= set(E2E_OUTPUTS):
-        return "end2end"
+        return LAYOUT_E2E
     if names >= set(RAW_OUTPUTS):
-        return "boxes_xyxy+scores"
+        return LAYOUT_RAW
     missing = [n for n in RAW_OUTPUTS if n not in names]
     raise fail(path, f"not a YOLOv6 detector ONNX: outputs {sorted(names)} lack {', '.join(missing)} "
                      f"(expected boxes+scores or {'/'.join(E2E_OUTPUTS)})")
 
 
 def outputs_for(layout) -> list:
-    return list(E2E_OUTPUTS if layout == "end2end" else RAW_OUTPUTS)
+    return list(E2E_OUTPUTS if layout == LAYOUT_E2E else RAW_OUTPUTS)
 
 
 # Larger inputs are refused as damaged metadata: one 16384x16384 float32 image is already 3 GiB.
