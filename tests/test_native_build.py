@@ -23,6 +23,19 @@ def test_native_module_imports_and_reports_version():
         assert available is False
 
 
+def test_the_version_is_written_once_in_version_h():
+    # CMake, the native module, the package metadata and yolov6_edge.__version__ all read version.h
+    import re
+    import tomllib
+
+    header = (ROOT / "csrc/include/yolov6_edge/version.h").read_text()
+    written = re.search(r'#define YOLOV6_EDGE_VERSION_STRING "([^"]+)"', header).group(1)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert yolov6_edge.__version__ == _C.__version__ == written
+    assert written not in (ROOT / "yolov6_edge/__init__.py").read_text()
+
+
 def test_ops_module_does_not_import_torch():
     code = "import sys, yolov6_edge.ops; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

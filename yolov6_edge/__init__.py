@@ -4,7 +4,6 @@ This file only hands names on; importing it pulls in neither torch nor TensorRT.
 """
 from .errors import Yolov6EdgeError
 
-__version__ = "0.1.0"
 __all__ = ["Detector", "Yolov6EdgeError", "__version__"]
 
 
@@ -14,4 +13,9 @@ def __getattr__(name):
         from .runtime.detector import Detector
 
         return Detector
+    if name == "__version__":
+        # written once, in csrc/include/yolov6_edge/version.h; the package metadata carries it (pyproject.toml)
+        from importlib.metadata import version
+
+        return version("yolov6-edge")
     raise AttributeError(name)
