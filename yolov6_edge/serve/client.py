@@ -13,11 +13,12 @@ it; a server that cannot be reached or stops answering says so.
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..backends.base import Backend
 from ..errors import Yolov6EdgeError, fail
 from . import protocol
 
@@ -40,8 +41,9 @@ def parse_url(url: str):
 
 
 @dataclass
-class RemoteModel:
-    """What Detector.stream() reads of a backend, for a model on a server."""
+class RemoteModel(Backend):
+    """What Detector.stream() reads of a backend, for a model on a server (the Backend Protocol's members; it
+    is never called: RemoteDetector sends the images themselves)."""
 
     url: str
     model: str
@@ -49,6 +51,12 @@ class RemoteModel:
     input_size: tuple
     max_batch: int
     layout: str = "remote"
+    name: str = "triton"
+    dtype: type = np.uint8  # what goes over the wire: the images, letterboxed by the server
+    metadata: dict = field(default_factory=dict)
+
+    def __call__(self, blob):
+        raise TypeError("a model on a server takes images (RemoteDetector), not blobs")
 
     @property
     def path(self):
@@ -81,7 +89,7 @@ class RemoteDetector:
 
     def __init__(self, url, model: str = protocol.DEFAULT_MODEL, conf=None, iou=None, max_det=None,
                  timeout: float = 60.0, in_flight: int = 4):
-        from ..runtime.detector import check_max_det, check_threshold
+        from ..runtime.settings import PREDICT, check_count, check_threshold
 
         self.url, self.model, self.timeout = str(url), str(model), float(timeout)
         self.protocol, self.address = parse_url(url)
@@ -115,10 +123,10 @@ class RemoteDetector:
                                  f"{protocol.FORMAT_KEY} = {protocol.FORMAT_VERSION}; see export-triton)")
         self.names = list(protocol.decode_json(params, "names", []))
         self.input_size = tuple(protocol.decode_json(params, "input_size"))
-        self.k = int(params.get("max_det", 300))
-        self.conf = float(params.get("conf", 0.25)) if conf is None else check_threshold(url, "conf", conf)
-        self.iou = float(params.get("iou", 0.45)) if iou is None else check_threshold(url, "iou", iou)
-        self.max_det = self.k if max_det is None else check_max_det(url, max_det)
+        self.k = int(params.get("max_det", PREDICT.max_det))
+        self.conf = float(params.get("conf", PREDICT.conf)) if conf is None else check_threshold(url, "conf", conf)
+        self.iou = float(params.get("iou", PREDICT.iou)) if iou is None else check_threshold(url, "iou", iou)
+        self.max_det = self.k if max_det is None else check_count(url, "max_det", max_det)
         if self.max_det > self.k:
             raise fail(url, f"max_det {self.max_det} exceeds the served model's {self.k} (export-triton --max-det)")
         self.parameters = {k: v for k, v in (("conf", conf), ("iou", iou), ("max_det", max_det)) if v is not None}

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import fail
+from ..runtime.settings import PREDICT
 from . import configs, protocol
 
 FLAVOURS = ("python", "onnxruntime", "openvino", "tensorrt", "python-ensemble")
@@ -56,9 +57,9 @@ class ExportSettings:
     flavour: str = "python"
     max_batch: int = 16
     instances: int = 1
-    conf: float = 0.25
-    iou: float = 0.45
-    max_det: int = 300
+    conf: float = PREDICT.conf
+    iou: float = PREDICT.iou
+    max_det: int = PREDICT.max_det
     threads: int = 0  # ONNX Runtime / OpenVINO intra-op threads per instance of the python flavour (0: default)
     queue_delay_us: int = 2000
     device: str = "auto"  # instance kind: cpu, gpu, auto (gpu for TensorRT, cpu otherwise)
@@ -67,7 +68,7 @@ class ExportSettings:
 
 
 def check_settings(out, s: ExportSettings) -> None:
-    from ..runtime.detector import check_max_det, check_threshold
+    from ..runtime.settings import check_count, check_threshold
 
     if not NAME.match(s.name):
         raise fail(out, f"model name {s.name!r} must be letters, digits, '_', '.' or '-' (at most 100)")
@@ -79,7 +80,7 @@ def check_settings(out, s: ExportSettings) -> None:
             raise fail(out, f"{what} must be an integer >= {low}, got {value!r}")
     if s.device not in ("auto", "cpu", "gpu"):
         raise fail(out, f"device must be auto, cpu or gpu, got {s.device!r}")
-    check_threshold(out, "conf", s.conf), check_threshold(out, "iou", s.iou), check_max_det(out, s.max_det)
+    check_threshold(out, "conf", s.conf), check_threshold(out, "iou", s.iou), check_count(out, "max_det", s.max_det)
 
 
 def model_folders(s: ExportSettings) -> list:

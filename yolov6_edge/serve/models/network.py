@@ -13,14 +13,14 @@ class NetworkModel:
     def initialize(self, args):
         import triton_python_backend_utils as pb_utils
 
-        from ...runtime.detector import check_outputs, open_backend
+        from ...backends.base import open_backend
+        from ...runtime.detector import check_outputs
 
         self.pb = pb_utils
         s = ModelSettings.from_args(args)
         self.backend = open_backend(s.folder / s.params["model_file"], threads=int(s.params.get("threads", 0)))
         self.check = check_outputs
-        if hasattr(self.backend, "stop_spinning"):  # as in pipeline.py: no spinning pool threads in a server
-            self.backend.stop_spinning()
+        self.backend.stop_spinning()  # as in pipeline.py: no spinning pool threads in a server
 
     def execute(self, requests):
         def run(blobs):

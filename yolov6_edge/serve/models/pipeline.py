@@ -28,10 +28,9 @@ class PipelineModel:
         self.settings = s = ModelSettings.from_args(args)
         backend = s.params.get("runtime") or None
         self.detector = s.detector(s.params["model_file"], backend=backend, threads=int(s.params.get("threads", 0)))
-        if hasattr(self.detector.backend, "stop_spinning"):
-            # ORT's pool threads spin between calls by default; in a server they would take the cores that
-            # Triton's request threads and the other instances need (as Detector.stream does, runtime/stream.py)
-            self.detector.backend.stop_spinning()
+        # ORT's pool threads spin between calls by default; in a server they would take the cores that Triton's
+        # request threads and the other instances need (as Detector.stream does, runtime/stream.py)
+        self.detector.backend.stop_spinning()
 
     def execute(self, requests):
         k = self.settings.max_det
