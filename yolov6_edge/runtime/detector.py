@@ -108,9 +108,8 @@ class Detector:
     agnostic: class-agnostic NMS. center: centred letterbox (the models were trained with it).
     img_size: only for .pt/.param/nn.Module models, which have no fixed input size.
     backend: a registered backend's name (backends/base.py; default: the registry's choice for the file, e.g.
-    "onnxruntime" for .onnx, "openvino" on request); threads: inference
-    threads of ONNX Runtime or OpenVINO (0: the runtime decides); backend_options: e.g.
-    {"inference_precision": "bf16"} for OpenVINO.
+    "onnxruntime" for .onnx, "openvino" on request); threads: inference threads of ONNX Runtime or OpenVINO
+    (0: the runtime decides); backend_options: e.g. {"inference_precision": "bf16"} for OpenVINO.
     """
 
     def __init__(self, model, conf: float = PREDICT.conf, iou: float = PREDICT.iou, max_det: int = PREDICT.max_det,
