@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..backends.base import is_backend, open_backend
+from ..backends.base import as_backend, is_backend, open_backend
 from ..errors import fail
 from . import images as image_io
 from .postprocess import end2end_to_dets, to_original
@@ -123,8 +123,9 @@ class Detector:
         img_size = check_img_size(name, img_size)
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise fail(name, f"threads must be an integer >= 0, got {threads!r}")
-        self.backend = open_backend(model, img_size=img_size, providers=providers, backend=backend,
-                                    threads=threads, **(backend_options or {}))
+        # as_backend: whatever opened it (a patched open_backend, say), the Detector holds a declared Backend
+        self.backend = as_backend(open_backend(model, img_size=img_size, providers=providers, backend=backend,
+                                               threads=threads, **(backend_options or {})))
         self.names = list(self.backend.names)
         self.input_size = tuple(self.backend.input_size)
         self.dtype = self.backend.dtype
