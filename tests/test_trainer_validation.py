@@ -126,3 +126,19 @@ def test_validation_matches_eval_on_synthetic_data_without_shared(tmp_path, monk
     assert y.exists() and ref["AP50"] > 0  # seeded: a few random boxes land on the large shapes
     assert val["AP"] == pytest.approx(ref["AP"], abs=0.01)
     assert val["AP50"] == pytest.approx(ref["AP50"], abs=0.01)
+
+
+def test_a_size_validation_cannot_run_is_refused_before_training(tmp_path, monkeypatch):
+    # YOLOv6Lite has a stride-64 level: at 160 training runs, but validation and export cannot; this once
+    # surfaced only after the whole training run (the demo trained at 160).
+    from yolov6_edge.datasets.synthetic import generate_splits
+    from yolov6_edge.errors import Yolov6EdgeError
+
+    monkeypatch.setenv("YOLOV6_EDGE_CACHE", str(tmp_path / "cache"))
+    y = generate_splits(tmp_path / "d", train=2, val=2, size=(64, 64), seed=3, min_size=16, max_size=32,
+                        max_objects=1)
+    args = TrainArgs(model="yolov6lite-s", data=str(y), img_size=160, batch=2, workers=0, device="cpu",
+                     output=str(tmp_path / "run"))
+    with pytest.raises(Yolov6EdgeError, match="--img 160 must be a multiple of the model's largest stride 64"):
+        Trainer(args)
+    assert not (tmp_path / "run").exists()

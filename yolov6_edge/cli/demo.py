@@ -67,7 +67,7 @@ def train_on_synthetic(minutes: float, out: Path):
     from ..trainer.loop import Trainer, TrainArgs
     from ..weights import load_model
 
-    size = 160
+    size = 192  # a multiple of YOLOv6Lite's largest stride (64), which validation and export need
     root = Path.home() / ".cache" / "yolov6_edge" / f"synthetic_demo_{size}"
     data = load_data_spec(generate_splits(root, 600, 60, size=(size, size), seed=0, min_size=16,
                                           max_size=size // 2, max_objects=5))

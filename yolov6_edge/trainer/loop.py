@@ -92,6 +92,9 @@ class Trainer:
         if self.model.num_classes != len(self.names):
             raise fail(args.model, f"model has {self.model.num_classes} classes, the data has {len(self.names)}")
         self.model.names = list(self.names)
+        step = max(self.model.strides)
+        if args.img_size % step:  # validation and export run at this size: refuse before hours of training
+            raise fail(args.model, f"--img {args.img_size} must be a multiple of the model's largest stride {step}")
         self.reg_max = int(getattr(self.model, "reg_max", 0))
         hyp = {k: getattr(args, k) for k in ("hsv_h", "hsv_s", "hsv_v", "translate", "scale", "fliplr", "mosaic",
                                               "mixup")}
