@@ -1,29 +1,83 @@
-"""Write files so that a crash or an error never leaves a partial one behind.
+"""Every file this tool writes goes through here: staged on the target's own filesystem, moved in when complete.
 
-Engines, checkpoints, ONNX files and caches are written to a temporary file in the destination folder
-and renamed over the target only when complete (rename is atomic on one filesystem).
-
+- Staging: a hidden folder `.yolov6-edge-stage.XXXXXXXX` is made in the folder the file goes into (for a folder
+  of outputs, `staged_folder`: inside that folder), the file is written there and renamed over the target when
+  complete. The rename never crosses filesystems, so an output folder that is a mount point (an SD card, a USB
+  disk, NFS, a container volume) works like any other, and a read-only parent does not matter.
+- Ownership: a staging folder holds a marker file (`.yolov6-edge-stage`) with a fixed text and a random token,
+  and the writing process holds an exclusive lock (flock) on it while it writes. Staging folders left behind by
+  a kill that runs no Python code (SIGKILL, power loss) are removed by a later write into the same folder only
+  when both hold: the marker is ours and nobody holds its lock (the kernel drops a dead process's locks; NFS
+  and container volumes share them between hosts and containers). Nothing is removed by the shape of its
+  name, nor by whether some process id is alive. An error or a signal the process turns into an exception (the
+  CLI does so for SIGTERM and SIGHUP) removes the staging folder at once.
+- Errors: a write that fails for a reason of the disk (ENOSPC, EFBIG, EDQUOT, EROFS, EACCES, EIO, ...) is one
+  line naming the path and the cause, with nothing half-written left.
 - Permissions: the file gets the mode an ordinary `open(path, "w")` would give it: 0666 minus the umask for a
   new file, the existing file's mode when it replaces one (tempfile.mkstemp alone would leave 0600, which
   another account serving the model could not read).
-- Leftovers: temporary names carry the writer's process id (`.NAME.<pid>.XXXXXXXX.tmp`). An error or a
-  signal the process turns into an exception (the CLI does so for SIGTERM and SIGHUP) removes them at once;
-  after a kill that runs no Python code (SIGKILL, power loss) the next write into the same folder removes
-  those whose process is gone.
+- A target that is itself a mount point (a file bind-mounted into a container) cannot be renamed over
+  (EBUSY/EXDEV): its bytes are copied in place instead, which is not atomic.
 """
 import contextlib
+import errno
+import fcntl
 import os
-import re
+import resource
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import fail
+from .errors import Yolov6EdgeError, fail
 
-_TMP = re.compile(r"^\..*\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
-_swept = set()  # folders already cleared of dead writers' leftovers by this process
-# Room left in a file name for the temporary prefix and suffix (most filesystems allow 255 bytes).
-_NAME_KEEP = 180
+STAGE_PREFIX = ".yolov6-edge-stage."
+MARKER = ".yolov6-edge-stage"
+MARKER_TEXT = "yolov6-edge staging folder: removed by yolov6-edge once no process holds a lock on this file\n"
+_swept = set()  # folders already cleared of abandoned staging folders by this process
+
+# errno -> what it means for a write (the cause printed after the path)
+WRITE_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EFBIG: "file too large (a file-size limit such as `ulimit -f`, or the filesystem's maximum)",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only filesystem",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EIO: "input/output error (a failing or removed device?)",
+    errno.EXDEV: "cannot move across filesystems",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "is a folder",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.ENOENT: "the folder disappeared while writing",
+}
+# errnos that can only come from writing: converted even where the failing call is not known to be a write
+DISK_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS)
+
+
+def write_error(path, e: OSError) -> Yolov6EdgeError:
+    """One line for a failed write: '<path>: cannot write: <cause> (ERRNO)'."""
+    cause = WRITE_ERRORS.get(e.errno) or (e.strerror or str(e))
+    code = errno.errorcode.get(e.errno, "")
+    return fail(path, f"cannot write: {cause}" + (f" ({code})" if code else ""))
+
+
+def diagnose_short_write(path) -> str:
+    """A best guess at why a writer that reports no errno (OpenCV's VideoWriter) stopped short."""
+    folder = Path(path).parent
+    try:
+        st = os.statvfs(folder)
+        if st.f_bavail * st.f_frsize < 1 << 20:
+            return "no space left on the device (ENOSPC)"
+    except OSError:
+        pass
+    try:
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and Path(path).exists() and Path(path).stat().st_size >= limit - (1 << 16):
+            return f"the file-size limit of {limit} bytes (`ulimit -f`, EFBIG)"
+    except (OSError, ValueError):
+        pass
+    return "the disk, a quota or a file-size limit refused more data"
 
 
 def _umask() -> int:
@@ -47,34 +101,65 @@ def target_mode(path) -> int:
         return 0o666 & ~_umask()
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+# ---- staging folders: made, locked and removed only by us ------------------------------------------------------
+
+class _Stage:
+    """A staging folder in `parent`, locked for as long as it exists."""
+
+    def __init__(self, parent: Path):
+        self.path = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=parent))
+        self._fd = None
+        try:
+            # The marker is locked before it gets its final name, so a sweep never sees an unlocked marker
+            # of a live writer.
+            fd, tmp = tempfile.mkstemp(prefix=".marker.", dir=self.path)
+            self._fd = fd
+            with contextlib.suppress(OSError):  # no locks here (ENOLCK): a sweep cannot lock it either, keeps it
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, (MARKER_TEXT + f"token {secrets.token_hex(16)}\n").encode())
+            os.replace(tmp, self.path / MARKER)
+        except BaseException:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _abandoned(entry) -> bool:
+    """A staging folder of ours (marker text) whose writer is gone (its lock can be taken)."""
+    if not entry.name.startswith(STAGE_PREFIX) or not entry.is_dir(follow_symlinks=False):
         return False
-    except OSError:  # EPERM: someone else's live process
+    marker = os.path.join(entry.path, MARKER)
+    try:
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # no marker (or a writer between mkdtemp and its marker): not provably ours
+    try:
+        if not os.read(fd, len(MARKER_TEXT)).decode("utf-8", "replace") == MARKER_TEXT:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held: a writer is at work (here, in another container or on another host)
         return True
-    return True
+    finally:
+        os.close(fd)
 
 
-def remove_stale_temporaries(folder) -> list:
-    """Remove `.NAME.<pid>.XXXX.tmp` files and folders of writers that no longer run; return what went."""
+def remove_abandoned_stages(folder) -> list:
+    """Remove the staging folders in `folder` that this tool made and no running writer holds; return them."""
     removed = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
     for entry in entries:
-        m = _TMP.match(entry.name)
-        if not m or _alive(int(m.group(1))):
-            continue
-        with contextlib.suppress(OSError):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
+        if _abandoned(entry):
+            shutil.rmtree(entry.path, ignore_errors=True)
             removed.append(Path(entry.path))
     return removed
 
@@ -83,35 +168,80 @@ def _sweep_once(folder: Path) -> None:
     key = os.path.realpath(folder)
     if key not in _swept:
         _swept.add(key)
-        remove_stale_temporaries(folder)
+        remove_abandoned_stages(folder)
 
 
-def _prefix(path: Path) -> str:
-    return f".{path.name[:_NAME_KEEP]}.{os.getpid()}."
+def _make_folder(folder: Path, what_path) -> list:
+    """mkdir -p that reports a failure as one line; returns the folders it created, deepest last."""
+    made = []
+    missing = []
+    p = folder
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for p in reversed(missing):
+        try:
+            p.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise write_error(what_path, e) from None
+        made.append(p)
+    return made
+
+
+def _stage_in(parent: Path, target) -> _Stage:
+    try:
+        return _Stage(parent)
+    except OSError as e:
+        raise write_error(target, e) from None
+
+
+def _move(staged: Path, final: Path) -> None:
+    """Rename `staged` over `final`; a target that is a mount point itself gets its bytes copied in place."""
+    os.chmod(staged, target_mode(final))
+    try:
+        os.replace(staged, final)
+    except OSError as e:
+        if e.errno not in (errno.EBUSY, errno.EXDEV) or not final.is_file():
+            raise
+        shutil.copyfile(staged, final)
+        os.unlink(staged)
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; on success it is renamed to `path`, on error removed.
+    """Yield a temporary path on the target's filesystem; on success it is renamed to `path`, on error removed.
 
     Use it for writers that want a file name (torch.save, onnx.save, TensorRT serialization):
 
         with atomic_path("model.onnx") as tmp:
             onnx.save(model, tmp)
+
+    A write that fails for a reason of the disk is re-raised as one line naming `path` (write_error).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    made = _make_folder(path.parent, path)
     _sweep_once(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    stage = None
     try:
-        yield Path(tmp)
-        os.chmod(tmp, target_mode(path))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        stage = _stage_in(path.parent, path)
+        tmp = stage.path / (path.name or "file")
+        yield tmp
+        try:
+            _move(tmp, path)
+        except OSError as e:
+            raise write_error(path, e) from None
+    except BaseException as e:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
+            raise write_error(path, e) from None
         raise
+    finally:
+        if stage is not None:
+            stage.remove()
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
@@ -125,28 +255,52 @@ def atomic_write_text(path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def staged_folder(folder, last=()):
-    """Yield a hidden folder beside `folder` to write a set of files into; `folder` sees all of them or none.
+def staged_folder(folder, last=(), keep_on_error=False):
+    """Yield a staging folder inside `folder` to write a set of files into; `folder` sees all of them or none.
 
     On success each file is renamed into `folder` (replacing a same-named file, whose mode it keeps), the
     names in `last` after the others, so a reader that finds the new `last` file (an index such as
     detections.json) also finds everything it lists. On error or interruption the staged files are removed and
-    `folder` is left exactly as it was.
+    `folder` is left exactly as it was (a folder this call created is removed again) -- unless
+    `keep_on_error`: then the files finished so far are moved in before the error goes on (what
+    `predict --save` promises for the frames before a fault).
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_once(folder.parent)
-    stage = Path(tempfile.mkdtemp(prefix=_prefix(folder), suffix=".tmp", dir=folder.parent))
+    made = _make_folder(folder, folder)
+    _sweep_once(folder)
+    stage = None
+    moved = False
     try:
-        yield stage
-        folder.mkdir(exist_ok=True)
-        names = sorted(p.name for p in stage.iterdir())
-        for name in sorted(names, key=lambda n: n in last):
-            staged, final = stage / name, folder / name
-            os.chmod(staged, target_mode(final))
-            os.replace(staged, final)
+        stage = _stage_in(folder, folder)
+        try:
+            yield stage.path
+        except BaseException:
+            if keep_on_error:
+                moved = True
+                _move_all(stage.path, folder, last)
+            raise
+        moved = True
+        _move_all(stage.path, folder, last)
+    except BaseException as e:
+        if not moved:
+            for f in reversed(made):
+                with contextlib.suppress(OSError):
+                    f.rmdir()
+        if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
+            raise write_error(folder, e) from None
+        raise
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        if stage is not None:
+            stage.remove()
+
+
+def _move_all(stage: Path, folder: Path, last) -> None:
+    names = sorted(p.name for p in stage.iterdir() if p.name != MARKER)
+    for name in sorted(names, key=lambda n: n in last):
+        try:
+            _move(stage / name, folder / name)
+        except OSError as e:
+            raise write_error(folder / name, e) from None
 
 
 # ---- checks before the work: a command that will fail to write should fail before it computes ---------------
@@ -162,7 +316,7 @@ def _probe(folder: Path, path: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".yolov6-edge-write-check.", dir=folder)
     except OSError as e:
-        raise fail(path, f"cannot write in {folder} ({e.strerror or e})") from None
+        raise fail(path, f"cannot write in {folder}: {WRITE_ERRORS.get(e.errno) or e.strerror or e}") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -172,6 +326,8 @@ def check_writable(path, what="output file") -> Path:
     path = Path(path)
     if path.is_dir():
         raise fail(path, f"is a folder; the {what} needs a file name")
+    if path.exists() and not path.is_file():
+        raise fail(path, f"is not a regular file (a fifo, device or socket); the {what} needs a file name")
     folder = _existing_ancestor(path.parent)
     if not folder.is_dir():
         raise fail(path, f"cannot write the {what}: {folder} is a file, not a folder")

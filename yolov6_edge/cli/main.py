@@ -6,6 +6,7 @@ and the inference commands start without torch.
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 
@@ -85,12 +86,79 @@ def _signals_as_exceptions():
             signal.signal(sig, handler)
 
 
+class _ClosedPipeGuard:
+    """sys.stdout / sys.stderr that keep the command going when the reader went away (`predict ... | head -1`):
+    what is printed after that is dropped, the files are still written (a BrokenPipeError in a print would
+    otherwise unwind the command and discard its finished outputs)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text):
+        if not self.broken:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._broke()
+        return len(text)
+
+    def flush(self):
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._broke()
+
+    def _broke(self):
+        self.broken = True
+        # what is still buffered can go nowhere: point the descriptor at /dev/null so the interpreter's last
+        # flush at exit is quiet too
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _guarded_output():
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _ClosedPipeGuard(sys.stdout), _ClosedPipeGuard(sys.stderr)
+    try:
+        yield sys.stdout
+    finally:
+        out, err = sys.stdout, sys.stderr
+        with contextlib.suppress(Exception):
+            out.flush()
+        sys.stdout, sys.stderr = saved
+        if isinstance(out, _ClosedPipeGuard) and out.broken and not (isinstance(err, _ClosedPipeGuard) and err.broken):
+            with contextlib.suppress(Exception):
+                print(f"yolov6-edge: standard output was closed early (broken pipe); the rest of the printed output "
+                      "was dropped, files were written as usual", file=saved[1])
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    with _guarded_output():
+        return _run(args)
+
+
+def _run(args) -> int:
+    from ..atomic import DISK_ERRNOS, write_error
+
     prefix = f"yolov6-edge {args.command}: error:"
     try:
         with _signals_as_exceptions():
             return int(args.func(args) or 0)
+    except OSError as e:
+        # a write failing for a reason of the disk somewhere atomic.py did not see it: still one line
+        if e.errno not in DISK_ERRNOS:
+            raise
+        print(f"{prefix} {write_error(e.filename or 'output', e)}", file=sys.stderr)
+        return 2
     except Yolov6EdgeError as e:
         print(f"{prefix} {e}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ Format (docs/ARCHITECTURE.md): torch.save of a plain dict {"format": "yolov6-edg
 "model_name", "num_classes", "names", "fused", "state_dict"} plus trainer extras, read back with
 torch.load(weights_only=True): loading one of our files never runs pickled code.
 """
+import io
 import pickle
 from pathlib import Path
 
@@ -44,8 +45,13 @@ def save_checkpoint(model, path, **extra) -> Path:
         # A model read from an official checkpoint's layout has no name to rebuild it by: carry its shape.
         ckpt["arch"] = model.arch
     path = Path(path)
+    # Serialized in memory, then written by Python: torch's own file writer turns a full disk or a file-size
+    # limit into "unexpected pos" RuntimeErrors without the errno; Python's write raises ENOSPC / EFBIG, which
+    # atomic_path reports as one line naming the file.
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
     with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+        tmp.write_bytes(buf.getbuffer())
     return path
 
 
