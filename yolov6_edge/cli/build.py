@@ -46,9 +46,10 @@ def run(args):
 
     model = Path(args.model)
     output = Path(args.output)
-    check_files(model_files(model), [(output, "engine"), (output.with_name(output.name + ".json"), "engine sidecar"),
-                                     (output.with_name(f"{output.stem}.qdq.onnx") if model.suffix == ".pt" else None,
-                                      "calibrated QDQ ONNX")])
+    check_files(model_files(model) + [args.calib_images, args.recipe],
+                [(output, "engine"), (output.with_name(output.name + ".json"), "engine sidecar"),
+                 (output.with_name(f"{output.stem}.qdq.onnx") if model.suffix == ".pt" else None,
+                  "calibrated QDQ ONNX"), (args.timing_cache, "timing cache")])
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
     batch = (args.min_batch, args.opt_batch, max(args.max_batch, args.opt_batch))
     onnx_path = model

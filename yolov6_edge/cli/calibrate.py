@@ -45,7 +45,8 @@ def run(args) -> int:
                               threads=args.threads)
     if recipe.skip == "auto" and (recipe.max_ap_drop is None or not recipe.eval_images or not recipe.eval_ann):
         raise fail(args.model, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
-    check_files(quant_inputs(args.model, recipe.images, recipe.eval_ann, recipe.skip),
+    check_files(quant_inputs(args.model, recipe.images, recipe.eval_ann, recipe.skip, eval_images=recipe.eval_images,
+                             recipe=args.recipe),
                 quant_outputs(args.output, args.cache, ".quant.json", METHODS if recipe.method == "auto" else ()))
     report = calibrate_to_qdq(str(args.model), None, str(args.output), recipe=recipe, cache=args.cache,
                               recalibrate=args.recalibrate)

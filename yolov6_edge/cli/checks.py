@@ -68,19 +68,63 @@ def same_file(a, b) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+# suffixes a command may read from a folder it is given (images and videos)
+MEDIA_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".mp4", ".avi", ".mov", ".mkv",
+                  ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".m2ts", ".3gp", ".gif", ".asf",
+                  ".ogv")
+
+
+def _is_pattern(text) -> bool:
+    return any(c in text for c in "*?[") and not Path(text).exists()
+
+
+def _split_inputs(inputs):
+    """(files, folders) a command reads: files as given, folders (whose media files it reads), glob matches."""
+    import glob
+
+    files, folders = [], []
+    for p in inputs:
+        if p is None:
+            continue
+        text = str(p)
+        if _is_pattern(text):
+            files += [Path(m) for m in sorted(glob.glob(text, recursive=True))]
+        elif Path(text).is_dir():
+            folders.append(Path(text))
+        else:
+            files.append(Path(text))
+    return files, folders
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        a, b = os.path.realpath(path), os.path.realpath(folder)
+        return os.path.commonpath([a, b]) == b and a != b
+    except ValueError:
+        return False
+
+
 def check_outputs(inputs, outputs) -> None:
     """Refuse an output that is one of the inputs, or two outputs that are one file.
 
-    inputs: paths read by the command (None entries are ignored); outputs: {path: what it is} or
-    (path, what) pairs.
+    inputs: paths read by the command (None entries are ignored): files, folders (an existing image or video
+    inside one counts as read: `eval --json imgs/a.jpg` is refused), glob patterns; outputs: {path: what it is}
+    or (path, what) pairs.
     """
-    inputs = [Path(p) for p in inputs if p is not None]
+    files, folders = _split_inputs(inputs)
     items = list(outputs.items()) if isinstance(outputs, dict) else list(outputs)
     items = [(Path(p), what) for p, what in items if p is not None]
     for i, (out, what) in enumerate(items):
-        for src in inputs:
+        for src in files:
             if same_file(out, src):
                 raise fail(out, f"the {what} would overwrite the input {src}; choose another output path")
+        for folder in folders:
+            if same_file(out, folder):
+                raise fail(out, f"the {what} would be written over the input folder {folder}; choose another "
+                                "output path")
+            if out.suffix.lower() in MEDIA_SUFFIXES and out.is_file() and _inside(out, folder):
+                raise fail(out, f"the {what} would overwrite an image or video of the input folder {folder}; "
+                                "choose another output path")
         for other, other_what in items[:i]:
             if same_file(out, other):
                 raise fail(out, f"both the {other_what} and the {what} would be written here; give them "
@@ -113,12 +157,26 @@ def quant_outputs(output, cache, report_suffix: str, methods=()) -> list:
     return files
 
 
-def quant_inputs(model, images, eval_ann=None, skip=None, labels=None) -> list:
-    """The files calibrate/qat read besides the images folder: model, image list, annotations, --skip report."""
+def image_list_files(images) -> list:
+    """The images an image list (.txt) names, where it can be read (a broken list is reported by the command)."""
+    from ..errors import Yolov6EdgeError
+    from ..quant.data import list_images
+
+    try:
+        return list_images(images)
+    except (Yolov6EdgeError, OSError, UnicodeDecodeError):
+        return []
+
+
+def quant_inputs(model, images, eval_ann=None, skip=None, labels=None, eval_images=None, recipe=None) -> list:
+    """Everything calibrate/qat/sensitivity read: model, images (a folder, or a list and the images it names),
+    the eval images and annotations, the --skip report, QAT labels and the recipe file."""
     files = model_files(model)
-    if images is not None and Path(images).is_file():
+    if images is not None:
         files.append(Path(images))
-    for extra in (eval_ann, labels):
+        if Path(images).is_file():
+            files += image_list_files(images)
+    for extra in (eval_images, eval_ann, labels, recipe):
         if extra:
             files.append(Path(extra))
     if skip and str(skip).endswith(".json"):

@@ -33,7 +33,7 @@ def run(args) -> int:
     from ..eval.compare import compare, format_table
     from .checks import check_files, image_size, model_files
 
-    check_files([f for m in args.model for f in model_files(m)] + [args.ann], {args.json: "--json report"})
+    check_files([f for m in args.model for f in model_files(m)] + [args.ann, args.images], {args.json: "--json report"})
     kw = backend_kwargs(args)
     report = compare(args.model, args.images, args.ann, backends=kw["backend"], draws=args.draws, seed=args.seed,
                      threads=kw["threads"], img_size=image_size(args.img), conf=args.conf, iou=args.iou,

@@ -30,6 +30,7 @@ def run(args) -> int:
     from ..atomic import atomic_write_text
     from ..errors import fail
     from ..quant.runtime_compare import DEFAULT_TOL, compare_runtimes, format_report
+    from .checks import check_files
 
     backends = args.backend
     if backends is None:
@@ -41,6 +42,7 @@ def run(args) -> int:
             backends = ["onnxruntime"]
     if args.num < 1:
         raise fail(args.model, f"--num must be at least 1, not {args.num}")
+    check_files([args.model, args.images], {args.json: "--json report"})
     report = compare_runtimes(args.model, args.images, backends=backends, num=args.num, mode=args.mode,
                               layers=args.layers, tol=args.tol or DEFAULT_TOL, threads=args.threads)
     print(format_report(report, top=args.top))

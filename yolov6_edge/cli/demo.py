@@ -123,13 +123,16 @@ def run(args) -> int:
     from ..runtime.detector import Detector
     from ..runtime.draw import draw
     from ..models import default_input_size
-    from .checks import check_output_folder
+    from .checks import check_output_folder, check_outputs, model_files
 
     out = check_output_folder(args.output)
+    weights = model_files(args.weights) if args.weights else []
+    check_outputs(weights, {out / "summary.json": "summary"})
     model, description, coco_trained = pick_model(args.weights, args.train_minutes, out)
     size = tuple(args.img) if args.img else default_input_size(model.model_name)
     print(f"model: {description}")
     onnx_path = out / f"{model.model_name}.onnx"
+    check_outputs(weights, {onnx_path: "ONNX file"})
     t0 = time.perf_counter()
     export_onnx(model, onnx_path, img_size=size)
     print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, input {size[0]}x{size[1]}) "

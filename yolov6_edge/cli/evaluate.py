@@ -31,7 +31,7 @@ def run(args) -> int:
     from ..eval.coco import evaluate, format_table
     from .checks import check_files, image_size, model_files
 
-    check_files(model_files(args.model) + [args.ann],
+    check_files(model_files(args.model) + [args.ann, args.images],
                 [(args.json, "--json report"), (args.predictions, "--predictions file")])
     stats = evaluate(args.model, args.images, args.ann, img_size=image_size(args.img),
                      conf=args.conf, iou=args.iou, max_det=args.max_det, multi_label=not args.single_label,

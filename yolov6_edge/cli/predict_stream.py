@@ -223,6 +223,7 @@ def run_streams(args, det, items) -> int:
     frames, boxes = collections.Counter(), collections.Counter()
     writers, current_file = {}, None
     fault = stopped = None
+    problems = []  # outputs that could not be written (a video on a full disk): reported after the rest is kept
     bar = tqdm(total=_total(stream.sources, args.vid_stride), desc="predict", unit="frame")
     with (staged_folder(out_dir) if args.save else contextlib.nullcontext()) as stage:
         try:
@@ -241,10 +242,10 @@ def run_streams(args, det, items) -> int:
                     if key not in writers:
                         if not res.video.live:  # files play one after another: the previous one is done
                             if current_file in writers:
-                                writers[current_file].close()
+                                problems.append(writers[current_file].close())
                             current_file = key
                         writers[key] = StreamWriter(stage, stems.get(key, "stream"), res.video, args.vid_stride,
-                                                    video=draw_video)
+                                                    video=draw_video, shown_folder=out_dir)
                     writers[key].write(res, annotated, counts)
                 if show:
                     cv2.imshow(key, annotated)
@@ -263,8 +264,8 @@ def run_streams(args, det, items) -> int:
         finally:
             bar.close()
             stream.close()
-            for w in writers.values():
-                w.close()
+            for w in writers.values():  # closing twice is harmless: the second says nothing
+                problems.append(w.close())
             if show:
                 cv2.destroyAllWindows()
             if track and stage is not None:
@@ -272,9 +273,13 @@ def run_streams(args, det, items) -> int:
                 (stage / SUMMARY).write_text(json.dumps(summary, indent=1) + "\n")
     if track:
         _print_counts(_track_summary(args, stream, counter, frames))
-    _summary(stream, frames, boxes, out_dir)
-    if fault:
-        raise Yolov6EdgeError(fault)
+    problems = [p for p in dict.fromkeys(problems) if p]
+    _summary(stream, frames, boxes, out_dir, failed=bool(problems))
+    if problems or fault:
+        more = [fault] if fault else []
+        lines = problems + more
+        extra = f" (and {len(lines) - 1} more problem(s): {'; '.join(lines[1:])[:300]})" if len(lines) > 1 else ""
+        raise Yolov6EdgeError(lines[0] + extra)
     if stopped is None or stopped == "q":
         return 0
     how = stopped if isinstance(stopped, str) else f"signal {stopped.signum}"
@@ -285,13 +290,14 @@ def run_streams(args, det, items) -> int:
     return 130 if isinstance(stopped, str) else 128 + stopped.signum
 
 
-def _summary(stream, frames, boxes, out_dir) -> None:
+def _summary(stream, frames, boxes, out_dir, failed=False) -> None:
     stats = stream.stats()
     for key, n in frames.items():
         dropped = stream.dropped_count.get(key, 0)
         print(f"{key}: {n} frames, {boxes[key] / max(n, 1):.1f} detections per frame"
               + (f", {dropped} frames dropped (buffer full)" if dropped else ""))
-    saved = f"; wrote {out_dir}" if out_dir else "; use --save to write annotated videos and JSON Lines"
+    saved = (f"; wrote {out_dir}" + (" except what is reported below" if failed else "") if out_dir
+             else "; use --save to write annotated videos and JSON Lines")
     print(f"{stats['frames_done']} frames at {stats['fps']:.1f} frames/s; model busy "
           f"{100 * stats['model_busy']:.0f}% of the time{saved}")
 

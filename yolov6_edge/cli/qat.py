@@ -81,7 +81,8 @@ def run(args) -> int:
         # measured: on its own training images QAT of YOLOv6Lite-M gained 0.14 AP while it lost 0.86 on val
         print(f"warning: {args.eval_images}: QAT trains on these images, so AP on them says little about "
               "AP elsewhere; score on labelled images it does not train on", file=sys.stderr)
-    check_files(quant_inputs(args.model, recipe.images, args.eval_ann, recipe.skip, args.labels),
+    check_files(quant_inputs(args.model, recipe.images, args.eval_ann, recipe.skip, args.labels, args.eval_images,
+                             args.recipe),
                 quant_outputs(args.output, args.cache, ".qat.json"))
     model, _ = load_float_model(args.model)
     size = recipe.img_size or default_input_size(model.model_name)

@@ -41,12 +41,32 @@ def register(subparsers, name):
     return p
 
 
+# what the trainer writes into --output (trainer/loop.py)
+TRAIN_OUTPUTS = ("last.pt", "best.pt", "results.csv", "results.png", "repopt_scales.pt")
+
+
+def check_train_files(args) -> None:
+    """The output folder is usable, and none of the files the run writes there is one it reads (fine-tuning
+    from runs/train/best.pt into runs/train would replace it); --resume's last.pt is rewritten by design."""
+    from pathlib import Path
+
+    from .checks import check_output_folder, check_outputs
+
+    out = check_output_folder(args.output)
+    inputs = [args.data if args.data != "synthetic" else None, args.weights or None, args.teacher or None,
+              args.repopt_scales or None, args.model if Path(args.model).suffix else None]
+    outputs = {out / name: f"training output {name}" for name in TRAIN_OUTPUTS
+               if not (args.resume and name == "last.pt")}
+    check_outputs(inputs, outputs)
+
+
 def run(args) -> int:
     import torch
 
     from ..trainer import ddp
     from ..trainer.loop import Trainer, TrainArgs
 
+    check_train_files(args)
     fields = {f.name for f in dataclasses.fields(TrainArgs)}
     targs = TrainArgs(**{k: v for k, v in vars(args).items() if k in fields})
     if getattr(args, "weights", ""):
