@@ -66,7 +66,10 @@ def random_lite_checkpoint(tmp_path):
 
 @pytest.fixture
 def labelled_images(tmp_path):
-    """Four small images, each with one bright 30x30 box labelled class 1-3: (image folder, COCO JSON)."""
+    """Four small images, each with one bright 30x30 box labelled class 1-3: (image folder, COCO JSON).
+
+    Categories c0, c1, c2 (ids 1..3): the names of tests' TinyContractModel, so eval maps them by name; models
+    named class0..class2 are matched by position."""
     import json
 
     import cv2
@@ -85,5 +88,5 @@ def labelled_images(tmp_path):
                      "area": 900, "iscrowd": 0})
     ann = tmp_path / "instances.json"
     ann.write_text(json.dumps({"images": images, "annotations": anns,
-                               "categories": [{"id": k, "name": f"c{k}"} for k in (1, 2, 3)]}))
+                               "categories": [{"id": k, "name": f"c{k - 1}"} for k in (1, 2, 3)]}))
     return imgs, ann

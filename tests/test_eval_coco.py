@@ -73,16 +73,18 @@ def test_stand_in_backend_with_swapped_classes_scores_zero(tmp_path):
     assert evaluate(ColourBoxBackend(swap_classes=True), images, ann, progress=False)["AP"] == 0.0
 
 
-def test_category_map_by_coco_names_then_name_then_position(tmp_path):
-    from yolov6_edge.datasets.coco_names import COCO_CATEGORY_IDS, COCO_NAMES
+def test_category_map_by_name_else_position_for_unnamed_classes_else_refused(tmp_path):
+    from yolov6_edge.datasets.coco_names import COCO_NAMES
 
     _, ann = _dataset(tmp_path, n=2)
     coco = load_annotations(ann)
     assert category_map(["green", "red"], coco, ann) == [9, 5]
-    assert category_map(["a", "b"], coco, ann) == [5, 9]
-    assert category_map(COCO_NAMES, coco, ann) == COCO_CATEGORY_IDS
-    with pytest.raises(Yolov6EdgeError, match="cannot match"):
-        category_map(["a", "b", "c"], coco, ann)
+    assert category_map(["Green", "RED", "blue"], coco, ann) == [9, 5, None]  # blue: not in the file, not scored
+    assert category_map(["class0", "class1"], coco, ann) == [5, 9]  # a model without names: by position
+    for names in (["a", "b"], COCO_NAMES, ["class0", "class1", "class2"]):
+        with pytest.raises(Yolov6EdgeError) as e:  # before: by position (a, b) or official ids (COCO) silently
+            category_map(names, coco, ann)
+        assert "\n" not in str(e.value) and str(ann) in str(e.value)
 
 
 def test_bad_annotation_files_and_missing_images_with_stand_in_backend(tmp_path):

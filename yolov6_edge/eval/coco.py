@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import math
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -102,29 +103,54 @@ def check_instances(data, path) -> None:
             a["id"] = i + 1
 
 
+PLACEHOLDER_NAME = re.compile(r"^(class[ _-]?)?\d+$", re.IGNORECASE)  # class0, class_1, 7: a model without names
+
+
+def _norm(name) -> str:
+    """Names compared ignoring case, and spaces, underscores and hyphens between words."""
+    return " ".join(re.split(r"[\s_\-]+", str(name).strip().lower()))
+
+
 def category_map(names, coco, ann_path) -> list:
-    """Our class index -> annotation category id.
+    """Our class index -> the annotation file's category id (None: a class the file does not have).
 
-    COCO-trained models (the 80 COCO names) use the official id list; other models are matched by name, and
-    failing that by position in the id-sorted category list when the counts agree.
+    By name, always (a COCO-named model against a file with the official ids 1..90 or with contiguous ids
+    1..80 maps the same): every annotated category of the file must be one of the model's classes, or AP would
+    count classes the model cannot predict as misses. A model without class names (class0, class1, ...) is
+    matched by position in the id-sorted category list when the counts agree. Anything else is refused.
     """
-    from ..datasets.coco_names import COCO_CATEGORY_IDS, COCO_NAMES
-
     cats = sorted(coco.dataset["categories"], key=lambda c: c["id"])
-    if list(names) == list(COCO_NAMES):
-        return list(COCO_CATEGORY_IDS)
-    by_name = {c["name"]: c["id"] for c in cats}
-    if all(n in by_name for n in names):
-        return [by_name[n] for n in names]
-    if len(cats) == len(names):
-        return [c["id"] for c in cats]
-    raise fail(ann_path, f"cannot match the model's {len(names)} classes to the file's {len(cats)} categories")
+    annotated = Counter(a["category_id"] for a in coco.dataset["annotations"])
+    names = [str(n) for n in names]
+    if names and all(PLACEHOLDER_NAME.match(n) for n in names):
+        if len(cats) == len(names):
+            return [c["id"] for c in cats]
+        raise fail(ann_path, f"the model's {len(names)} classes have no names ({names[0]}, ...) and the file has "
+                             f"{len(cats)} categories: cannot tell which is which")
+    by_name = {}
+    for c in cats:
+        by_name.setdefault(_norm(c["name"]), []).append(c["id"])
+    ours = {_norm(n) for n in names}
+    missing = [c for c in cats if annotated[c["id"]] and _norm(c["name"]) not in ours]
+    if missing:
+        c = missing[0]
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise fail(ann_path, f"category {c['name']!r} (id {c['id']}, {annotated[c['id']]} annotations){more} is "
+                             f"not one of the model's {len(names)} classes (e.g. {', '.join(names[:3])}): the "
+                             "model's class names must name the file's categories")
+    twice = [n for n in names if len(by_name.get(_norm(n), [])) > 1]
+    if twice:
+        raise fail(ann_path, f"category name {twice[0]!r} belongs to several ids {by_name[_norm(twice[0])]}: "
+                             "cannot tell which one the model's class is")
+    return [by_name[_norm(n)][0] if _norm(n) in by_name else None for n in names]
 
 
 def to_coco_results(dets, image_id: int, cat_ids) -> list:
     """Detections (original pixels) -> COCO result dicts with [x, y, w, h] boxes."""
     out = []
     for (x1, y1, x2, y2), s, c in zip(dets.boxes.tolist(), dets.scores.tolist(), dets.class_ids.tolist()):
+        if cat_ids[c] is None:  # a class the annotation file does not have: not scored
+            continue
         out.append({"image_id": image_id, "category_id": int(cat_ids[c]),
                     "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
                     "score": round(s, 5)})
