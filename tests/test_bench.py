@@ -38,8 +38,11 @@ def test_cli_bench_writes_json_and_rejects_bad_arguments(tmp_path, capsys):
     rep = json.loads(out.read_text())
     assert [(r["mode"], r["batch"]) for r in rep["models"][0]["results"]] == [("model", 2)]
     assert "img/s" in capsys.readouterr().out
-    assert main(["bench", str(src), "--iters", "0"]) == 2
-    assert "iters must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # argparse: the value is refused before anything is opened
+        main(["bench", str(src), "--iters", "0"])
+    assert e.value.code == 2 and "--iters: must be at least 1" in capsys.readouterr().err
+    with pytest.raises(Yolov6EdgeError, match="iters must be a whole number >= 1"):
+        bench(src, iters=0)
     with pytest.raises(Yolov6EdgeError, match="model.txt"):
         bench(tmp_path / "model.txt", iters=1)
 

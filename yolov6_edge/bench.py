@@ -16,11 +16,12 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, arguments
 from .errors import Yolov6EdgeError, fail
 from .host import cpu_flags, cpu_name
 
 IMAGE_SHAPE = (480, 640)  # a typical camera frame, letterboxed to the model's input size
+MAX_BENCH_BATCH = 4096  # a larger batch is a typo that would allocate gigabytes of input
 
 
 def latency_stats(seconds) -> dict:
@@ -98,16 +99,19 @@ def bench_many(models, batches=(1, 32), end_to_end=False, warmup=10, iters=100, 
     models = list(models)
     if not models:
         raise fail("bench", "no model given")
-    if iters < 1 or warmup < 0:
-        raise fail(models[0], f"iters must be >= 1 and warmup >= 0, got iters={iters} warmup={warmup}")
-    if not batches or any(int(b) < 1 for b in batches):
-        raise fail(models[0], f"batch sizes must be >= 1, got {list(batches)}")
+    where = str(models[0])
+    iters = arguments.integer(iters, "iters", 1, where=where)
+    warmup = arguments.integer(warmup, "warmup", 0, where=where)
+    seed = arguments.seed(seed, where=where)
+    if isinstance(batches, (int, str)) or not batches:
+        raise fail(where, f"batches must be a list of batch sizes, got {batches!r:.60}")
+    batches = [arguments.integer(b, "batch size", 1, MAX_BENCH_BATCH, where=where) for b in batches]
     opened = open_models(models, backends, threads, cuda_graph, backend_options)
     rng = np.random.default_rng(seed)
     reports = [_report(m, b, warmup, iters, image_shape if end_to_end else None, cuda_graph)
                for m, b in zip(models, opened)]
     detectors = [Detector(b) for b in opened] if end_to_end else None
-    for batch in (int(x) for x in batches):
+    for batch in batches:
         blobs = [rng.random((batch, 3, *b.input_size), dtype=np.float32).astype(b.dtype, copy=False)
                  for b in opened]
         fns = [(lambda b=b, x=x: b(x)) for b, x in zip(opened, blobs)]

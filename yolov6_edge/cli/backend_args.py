@@ -12,12 +12,14 @@ def onnx_backends() -> list:
 
 
 def add_backend_args(p, many: bool = False) -> None:
+    from .checks import count
+
     choices = onnx_backends()
     p.add_argument("--backend", choices=choices, default=None, nargs="+" if many else None,
                    help=f"runtime for .onnx files: {choices[0]} (default) or {', '.join(choices[1:])} (openvino: "
                         "pip install 'yolov6-edge[openvino]')" + ("; one for all models or one per model" if many
                                                                    else ""))
-    p.add_argument("--threads", type=int, default=0,
+    p.add_argument("--threads", type=count, default=0,
                    help="inference threads of ONNX Runtime / OpenVINO (default 0: the runtime decides)")
     p.add_argument("--inference-precision", choices=["f32", "bf16", "f16"], default=None,
                    help="openvino only: precision of the float parts (default f32, as on ONNX Runtime; OpenVINO "

@@ -2,7 +2,7 @@
 import json
 
 from .backend_args import add_backend_args, backend_kwargs
-from .checks import positive_int
+from .checks import count, positive_int
 
 
 def register(sub, name):
@@ -12,8 +12,8 @@ def register(sub, name):
     p.add_argument("model", nargs="+", help="model.onnx or model.engine; several are timed in turn, round by round")
     p.add_argument("--batch", type=positive_int, nargs="+", default=[1, 32], help="batch sizes (default: 1 32)")
     p.add_argument("--end-to-end", action="store_true", help="also time letterbox + inference + NMS on images")
-    p.add_argument("--warmup", type=int, default=10, help="untimed calls first (default 10)")
-    p.add_argument("--iters", type=int, default=100, help="timed calls per batch size (default 100)")
+    p.add_argument("--warmup", type=count, default=10, help="untimed calls first (default 10)")
+    p.add_argument("--iters", type=positive_int, default=100, help="timed calls per batch size (default 100)")
     p.add_argument("--cuda-graph", action="store_true", help=".engine only: replay the enqueue as a CUDA graph")
     add_backend_args(p, many=True)
     p.add_argument("--json", help="write the full report to this JSON file")

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 from ..errors import fail
+from .checks import positive_int
 
 
 def register(sub, name):
@@ -19,10 +20,10 @@ def register(sub, name):
     p.add_argument("--recipe", default=None,
                    help="with a .pt: calibration recipe YAML (calibration/*.yaml); its Q/DQ target is always "
                         "tensorrt here")
-    p.add_argument("--min-batch", type=int, default=1)
-    p.add_argument("--opt-batch", type=int, default=1, help="batch TensorRT tunes for (default 1)")
-    p.add_argument("--max-batch", type=int, default=32)
-    p.add_argument("--workspace", type=int, default=4096, help="builder workspace limit in MiB (default 4096)")
+    p.add_argument("--min-batch", type=positive_int, default=1)
+    p.add_argument("--opt-batch", type=positive_int, default=1, help="batch TensorRT tunes for (default 1)")
+    p.add_argument("--max-batch", type=positive_int, default=32)
+    p.add_argument("--workspace", type=positive_int, default=4096, help="builder workspace limit in MiB (default 4096)")
     p.add_argument("--timing-cache", help="read and update this timing cache file (faster rebuilds)")
     p.add_argument("--verbose", action="store_true", help="TensorRT INFO log")
     return p

@@ -1,7 +1,7 @@
 """`yolov6-edge calibrate MODEL --images DIR|LIST -o OUT.onnx`: post-training INT8 -> explicit QDQ ONNX."""
 from pathlib import Path
 
-from .checks import positive_int
+from .checks import nonnegative_float, percentile, positive_int
 from .quant_args import DEFAULTS, add_calibration_inputs, recipe_from_args
 
 
@@ -15,11 +15,12 @@ def register(subparsers, name):
                            "YOLOv6Lite it picks mse or percentile, 0.5-1.3 AP above entropy; see "
                            "docs/QUANTIZATION.md)", method_auto=True, recipe=True)
     p.add_argument("-o", "--output", required=True, type=Path, help="QDQ ONNX to write")
-    p.add_argument("--percentile", type=float, default=None, help="with --method percentile (default 99.99)")
+    p.add_argument("--percentile", type=percentile, default=None,
+                   help="with --method percentile: percent of |activation| values kept, in (50, 100] (default 99.99)")
     p.add_argument("--skip", default=None,
                    help="'auto' (with --max-ap-drop), comma-separated layer names kept in float, or a "
                         "calibrate/qat report JSON whose float_layers to keep")
-    p.add_argument("--max-ap-drop", type=float, default=None, help="with --skip auto: allowed AP drop")
+    p.add_argument("--max-ap-drop", type=nonnegative_float, default=None, help="with --skip auto: allowed AP drop")
     p.add_argument("--eval-images", type=Path, default=None,
                    help="with --skip auto or --method auto: labelled COCO image folder, not your test set "
                         "(we use ../shared/coco/select)")

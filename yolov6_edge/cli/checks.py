@@ -7,11 +7,13 @@ import argparse
 import os
 from pathlib import Path
 
+from .. import arguments
 from ..atomic import check_output_folder, check_writable  # noqa: F401 - re-exported for the commands
 from ..errors import fail
 
 
 # ---- argparse types: a bad value is reported by argparse as 'argument --x: ...', exit 2 ----------------------
+# Each parses the text and hands the value to yolov6_edge.arguments, the checks the Python API runs too.
 
 def _parsed(text, convert, expected):
     try:
@@ -20,11 +22,33 @@ def _parsed(text, convert, expected):
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
 
 
-def positive_int(text) -> int:
-    value = _parsed(text, int, "a positive integer")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+def _checked(check, value, *args):
+    from ..errors import Yolov6EdgeError
+
+    try:
+        return check(value, "value", *args)
+    except Yolov6EdgeError as e:  # "value: value must be ...": argparse names the option itself
+        raise argparse.ArgumentTypeError(str(e).split(": value ", 1)[-1]) from None
+
+
+def _whole(text, minimum, expected):
+    value = _parsed(text, int, expected)
+    if value < minimum:  # the words older versions used, which scripts may match
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def positive_int(text) -> int:
+    return _whole(text, 1, "a positive integer")
+
+
+def count(text) -> int:
+    """A whole number >= 0 (warm-up calls, workers, epochs of a phase)."""
+    return _whole(text, 0, "an integer >= 0")
+
+
+def seed(text) -> int:
+    return _checked(arguments.seed, _parsed(text, int, "an integer seed >= 0"))
 
 
 def unit_float(text) -> float:
@@ -33,6 +57,25 @@ def unit_float(text) -> float:
     if not 0.0 <= value <= 1.0:  # NaN fails too
         raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
     return value
+
+
+def positive_float(text) -> float:
+    """A finite number > 0 (learning rates, temperatures, tolerances)."""
+    return _checked(lambda v, n: arguments.number(v, n, above=0.0), _parsed(text, float, "a number > 0"))
+
+
+def nonnegative_float(text) -> float:
+    """A finite number >= 0 (loss weights, minutes, allowed AP drops)."""
+    return _checked(lambda v, n: arguments.number(v, n, minimum=0.0), _parsed(text, float, "a number >= 0"))
+
+
+def seconds(text) -> float:
+    """A positive duration, at most a day (stream timeouts)."""
+    return _checked(arguments.seconds, _parsed(text, float, "a number of seconds"))
+
+
+def percentile(text) -> float:
+    return _checked(arguments.percentile, _parsed(text, float, "a percentile in (50, 100]"))
 
 
 def image_size(values) -> tuple:

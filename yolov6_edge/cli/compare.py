@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .backend_args import add_backend_args, backend_kwargs
 from ..runtime.settings import EVAL
-from .checks import positive_int, unit_float
+from .checks import positive_int, seed, unit_float
 
 
 def register(subparsers, name):
@@ -22,7 +22,7 @@ def register(subparsers, name):
     p.add_argument("--single-label", action="store_true", help="one class per box (default: multi-label)")
     p.add_argument("--batch", type=positive_int, default=8)
     p.add_argument("--draws", type=positive_int, default=1000, help="bootstrap draws (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0): the same seed, the same draws")
+    p.add_argument("--seed", type=seed, default=0, help="bootstrap seed (default 0): the same seed, the same draws")
     add_backend_args(p, many=True)
     p.add_argument("--json", type=Path, default=None, help="write the figures here")
     return p

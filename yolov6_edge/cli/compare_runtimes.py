@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from .backend_args import onnx_backends
+from .checks import count, positive_float, positive_int
 
 
 def register(subparsers, name):
@@ -11,17 +12,17 @@ def register(subparsers, name):
                                          "ONNX Runtime and OpenVINO", description=__doc__.replace("\n", " "))
     p.add_argument("model", type=Path, help="a .onnx (QDQ or float)")
     p.add_argument("--images", required=True, type=Path, help="image file, folder or glob")
-    p.add_argument("--num", type=int, default=1, help="images used (default 1; each is a batch element)")
+    p.add_argument("--num", type=positive_int, default=1, help="images used (default 1; each is a batch element)")
     p.add_argument("--backend", nargs="+", choices=onnx_backends(), default=None,
                    help="runtimes to check (default: onnxruntime, and openvino where installed)")
     p.add_argument("--mode", choices=["isolated", "prefix"], default="isolated",
                    help="isolated (default): each layer alone, fed the reference's inputs on their quantization "
                         "grid; prefix: the graph from the image up to the layer (accumulated error)")
     p.add_argument("--layers", default=None, help="only layers whose name contains this text")
-    p.add_argument("--tol", type=float, default=None, help="relative error above which a layer departs "
+    p.add_argument("--tol", type=positive_float, default=None, help="relative error above which a layer departs "
                                                            "(default 1e-3; see quant/runtime_compare.py)")
-    p.add_argument("--threads", type=int, default=1, help="runtime threads (default 1)")
-    p.add_argument("--top", type=int, default=15, help="rows shown, worst first")
+    p.add_argument("--threads", type=count, default=1, help="runtime threads (default 1)")
+    p.add_argument("--top", type=count, default=15, help="rows shown, worst first")
     p.add_argument("--json", type=Path, default=None, help="write every layer's figures here")
     return p
 

@@ -11,7 +11,7 @@ import statistics
 import time
 from pathlib import Path
 
-from .checks import positive_int, unit_float
+from .checks import nonnegative_float, positive_int, unit_float
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LITE_S = Path("weights/yolov6lite/yolov6-lite-s.param")
@@ -33,7 +33,7 @@ def register(subparsers, name):
     p.add_argument("--runs", type=positive_int, default=20, help="timed runs for the latency figures")
     p.add_argument("--conf", type=unit_float, default=0.25)
     p.add_argument("--no-eval", action="store_true", help="skip the COCO AP even when ../shared is present")
-    p.add_argument("--train-minutes", type=float, default=4.0,
+    p.add_argument("--train-minutes", type=nonnegative_float, default=4.0,
                    help="without weights and ../shared: train on synthetic shapes this long (0: random weights)")
     return p
 

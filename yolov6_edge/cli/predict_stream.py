@@ -20,32 +20,12 @@ import sys
 from pathlib import Path
 
 from ..errors import Yolov6EdgeError, fail
-from .checks import positive_int
+from .checks import count, positive_int, seconds
 
 SUMMARY = "summary.json"
 # runtime.buffer.POLICIES and runtime.sources.DECODERS (not imported here: --help stays free of OpenCV)
 POLICIES = ("auto", "block", "drop-oldest", "drop-newest")
 DECODERS = ("auto", "opencv", "pyav")
-
-
-def _count(text) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
-
-
-def _seconds(text) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:  # NaN fails too
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
 
 
 def _spec(parse):
@@ -72,9 +52,9 @@ def add_stream_args(p) -> None:
     g.add_argument("--buffer-policy", choices=POLICIES, default="auto",
                    help="when a source's buffer is full: block (every frame gets a result), drop-oldest or "
                         "drop-newest; auto (default): drop-oldest for cameras and live URLs, block for files")
-    g.add_argument("--reconnect", type=_count, default=0, metavar="N",
+    g.add_argument("--reconnect", type=count, default=0, metavar="N",
                    help="attempts to reopen a camera or URL that stops delivering frames (default 0)")
-    g.add_argument("--timeout", type=_seconds, default=10.0, metavar="S",
+    g.add_argument("--timeout", type=seconds, default=10.0, metavar="S",
                    help="seconds to wait for a URL to answer (default 10)")
     g.add_argument("--decoder", choices=DECODERS, default="auto",
                    help="video files: opencv, pyav (pip install 'yolov6-edge[video]') or auto (pyav where installed)")

@@ -4,7 +4,7 @@ import json
 import sys
 from pathlib import Path
 
-from .checks import positive_int
+from .checks import nonnegative_float, positive_float, positive_int, seed
 from .quant_args import DEFAULTS, add_calibration_inputs, recipe_from_args
 
 Q = DEFAULTS.qat  # the QAT defaults (quant/recipe.py: QatRecipe), shown in --help
@@ -24,32 +24,32 @@ def register(subparsers, name):
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="the trainer's augmentations (mosaic, affine, HSV, flip), new each epoch, with or "
                         "without --labels; --no-augment: plain letterboxed images")
-    p.add_argument("--det-weight", type=float, default=None, help=f"detection loss weight (with --labels; default "
+    p.add_argument("--det-weight", type=nonnegative_float, default=None, help=f"detection loss weight (with --labels; default "
                                                                   f"{Q.det_weight:g})")
     p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
     p.add_argument("--epochs", type=positive_int, default=None, help=f"default {Q.epochs}")
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--lr", type=positive_float, default=None,
                    help=f"Adam learning rate of the weights (cosine decay; default {Q.lr:g})")
     p.add_argument("--weight-bound", type=float, default=None, metavar="STEPS",
                    help="how far a quantized weight may move from the calibrated start, in quantization steps of "
                         f"its output channel (default {Q.weight_bound:g}; inf: free; 0: weights frozen, only amax, "
                         "channel scales and biases learn)")
-    p.add_argument("--amax-lr", type=float, default=None,
+    p.add_argument("--amax-lr", type=nonnegative_float, default=None,
                    help=f"relative learning rate of the activation amax (0: keep the calibrated values; default "
                         f"{Q.amax_lr:g})")
     p.add_argument("--optimizer", default=None, choices=["adam", "sgd"], help=f"default {Q.optimizer}")
     p.add_argument("--batch", type=positive_int, default=None, help=f"default {DEFAULTS.batch}")
     p.add_argument("--learn-channel-scale", action=argparse.BooleanOptionalAction, default=None,
                    help="train the depthwise channel scales too (per-channel input steps; see --channel-scale)")
-    p.add_argument("--seed", type=int, default=None, help="batch order and augmentation draws (runs differ by ~0.2 AP)")
+    p.add_argument("--seed", type=seed, default=None, help="batch order and augmentation draws (runs differ by ~0.2 AP)")
     p.add_argument("--eval-images", type=Path, default=None,
                    help="labelled COCO image folder, neither your test set nor --images: the start and every "
                         "--eval-every epochs are scored by AP on it and the best is written, the start included")
     p.add_argument("--eval-ann", type=Path, default=None, help="with --eval-images: its annotations JSON")
-    p.add_argument("--eval-every", type=int, default=4, help="with --eval-images: epochs between scores")
-    p.add_argument("--temperature", type=float, default=None,
+    p.add_argument("--eval-every", type=positive_int, default=4, help="with --eval-images: epochs between scores")
+    p.add_argument("--temperature", type=positive_float, default=None,
                    help=f"channel-wise distillation temperature (default {Q.temperature:g})")
-    p.add_argument("--layer-weight", type=float, default=None,
+    p.add_argument("--layer-weight", type=nonnegative_float, default=None,
                    help=f"weight of the layer-wise term (every quantized conv vs its float twin; 0: off; default "
                         f"{Q.layer_weight:g})")
     return p

@@ -1,7 +1,7 @@
 """`yolov6-edge sensitivity MODEL --images DIR`: per-layer INT8 sensitivity, ranked (CSV, JSON, PNG)."""
 from pathlib import Path
 
-from .checks import positive_int
+from .checks import count, positive_int
 from .quant_args import add_calibration_inputs
 
 
@@ -13,7 +13,7 @@ def register(subparsers, name):
     p.add_argument("--proxy-images", type=positive_int, default=16, help="images the fast proxy runs on")
     p.add_argument("--eval-images", type=Path, default=None, help="COCO image folder for the AP measurement")
     p.add_argument("--eval-ann", type=Path, default=None, help="COCO annotation JSON for the AP measurement")
-    p.add_argument("--ap-top", type=int, default=20,
+    p.add_argument("--ap-top", type=count, default=20,
                    help="measure AP for the K layers the proxy ranks most sensitive (0: all; AP is slow)")
     p.add_argument("-o", "--output", type=Path, default=Path("sensitivity"), help="output prefix")
     return p

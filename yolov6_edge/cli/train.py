@@ -1,6 +1,8 @@
 """`yolov6-edge train`: train or fine-tune a YOLOv6 / YOLOv6Lite model (see docs/TRAINING.md)."""
 import dataclasses
 
+from .checks import count, nonnegative_float, positive_float, positive_int, seed, unit_float
+
 
 def register(subparsers, name):
     p = subparsers.add_parser(name, help="train or fine-tune a detector",
@@ -10,34 +12,34 @@ def register(subparsers, name):
     p.add_argument("--weights", default="", help="start from this weights file (ours or an official YOLOv6 .pt, "
                                                  "any variant); takes the place of --model")
     p.add_argument("--data", default="synthetic", help="data.yaml, or 'synthetic' for the built-in shapes set")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--img", type=int, default=640, dest="img_size", help="training size (square)")
-    p.add_argument("--batch", type=int, default=16, help="images per process")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--epochs", type=positive_int, default=100)
+    p.add_argument("--img", type=positive_int, default=640, dest="img_size", help="training size (square)")
+    p.add_argument("--batch", type=positive_int, default=16, help="images per process")
+    p.add_argument("--workers", type=count, default=2)
     p.add_argument("--device", default="", help="cpu, cuda, cuda:0 (default: cuda when available)")
     p.add_argument("--output", default="runs/train")
-    p.add_argument("--lr0", type=float, default=0.01)
-    p.add_argument("--lrf", type=float, default=0.01, help="final lr as a fraction of lr0")
+    p.add_argument("--lr0", type=positive_float, default=0.01)
+    p.add_argument("--lrf", type=positive_float, default=0.01, help="final lr as a fraction of lr0")
     p.add_argument("--schedule", choices=("cosine", "linear"), default="cosine")
-    p.add_argument("--warmup-epochs", type=float, default=3.0)
-    p.add_argument("--atss-epochs", type=int, default=4, help="ATSS assignment for the first epochs, then TAL")
+    p.add_argument("--warmup-epochs", type=nonnegative_float, default=3.0)
+    p.add_argument("--atss-epochs", type=count, default=4, help="ATSS assignment for the first epochs, then TAL")
     p.add_argument("--iou-type", default="", choices=("", "iou", "giou", "diou", "ciou", "siou"))
-    p.add_argument("--no-mosaic-epochs", type=int, default=15)
-    p.add_argument("--mosaic", type=float, default=1.0)
-    p.add_argument("--mixup", type=float, default=0.0)
+    p.add_argument("--no-mosaic-epochs", type=count, default=15)
+    p.add_argument("--mosaic", type=unit_float, default=1.0)
+    p.add_argument("--mixup", type=unit_float, default=0.0)
     p.add_argument("--no-ema", action="store_false", dest="ema")
     p.add_argument("--no-amp", action="store_false", dest="amp")
-    p.add_argument("--grad-clip", type=float, default=0.0)
-    p.add_argument("--eval-interval", type=int, default=1)
+    p.add_argument("--grad-clip", type=nonnegative_float, default=0.0)
+    p.add_argument("--eval-interval", type=positive_int, default=1)
     p.add_argument("--teacher", default="", help="self-distillation teacher (model name or weights)")
     p.add_argument("--resume", default="", help="last.pt of an interrupted run")
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop (validate, save) after this wall time")
+    p.add_argument("--max-minutes", type=nonnegative_float, default=0.0, help="stop (validate, save) after this wall time")
     p.add_argument("--repopt-search", action="store_true",
                    help="RepOptimizer step 1: train the branch-scale search form, write OUTPUT/repopt_scales.pt")
     p.add_argument("--repopt-scales", default="",
                    help="RepOptimizer step 2: train the plain-VGG form with these scales (checkpoints hold the "
                         "folded standard model)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     return p
 
 

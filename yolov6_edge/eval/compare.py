@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .. import arguments
 from ..errors import fail
 from .coco import evaluate, load_annotations
+
+MAX_DRAWS = 1_000_000  # each draw re-accumulates AP for every model: more is a typo, not precision
 
 
 class Matched:
@@ -63,8 +66,9 @@ def compare(models, images, ann, backends=None, draws: int = 1000, seed: int = 0
     models = list(models)
     if len(models) < 2:
         raise fail(models[0] if models else "compare", "compare needs at least two models (A, then B ...)")
-    if draws < 1:
-        raise fail(models[0], f"draws must be at least 1, not {draws}")
+    where = str(models[0])
+    draws = arguments.integer(draws, "draws", 1, MAX_DRAWS, where=where)
+    seed = arguments.seed(seed, where=where)
     backends = list(backends) if isinstance(backends, (list, tuple)) else [backends] * len(models)
     if len(backends) == 1:
         backends = backends * len(models)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from .. import arguments
 from ..atomic import atomic_write_text
 from ..errors import fail
 from ..models import default_input_size
@@ -35,6 +36,7 @@ def calibrated_model(model, model_path, images, img_size=640, num=512, method="m
     if channel_scale not in CHANNEL_SCALE_MODES:
         raise fail(model_path, f"unknown channel scale mode {channel_scale!r} "
                                f"(expected {', '.join(CHANNEL_SCALE_MODES)})")
+    percentile = arguments.percentile(percentile, where=str(model_path))  # before any image is read
     size = [img_size, img_size] if isinstance(img_size, int) else list(img_size)
     paths = list_images(images, num)
     key = {"model_hash": model_hash(model_path), "images_hash": images_hash(paths), "method": method,
@@ -159,6 +161,8 @@ def calibrate_to_qdq(model_path, images, out_onnx, recipe=None, cache=None, reca
     from .recipe import QuantRecipe
 
     recipe = (recipe or QuantRecipe()).replace(images=str(images) if images is not None else None, **settings)
+    if threads is not None:
+        threads = arguments.integer(threads, "threads", 1, 1024, where=str(model_path))
     if threads:
         torch.set_num_threads(threads)
     out_onnx = Path(out_onnx)

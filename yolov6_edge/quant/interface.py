@@ -72,6 +72,10 @@ def calibrate(qmodel: nn.Module, batches, method: str = "max", percentile: float
     depthwise input channel's range and the second calibrates the rescaled tensor, so `batches` must then
     be a list or a callable returning a fresh iterable. Returns {layer name: amax}.
     """
+    if method == "percentile":
+        from .. import arguments
+
+        arguments.percentile(percentile)
     mode = channel_scale or getattr(getattr(qmodel, "quant_config", None), "channel_scale", "none")
     if mode not in CHANNEL_SCALE_MODES:
         raise ValueError(f"unknown channel_scale {mode!r} (expected one of {', '.join(CHANNEL_SCALE_MODES)})")

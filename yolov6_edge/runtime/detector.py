@@ -14,6 +14,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import arguments
 from ..backends.base import as_backend, is_backend, open_backend
 from ..errors import fail
 from . import images as image_io
@@ -39,6 +40,8 @@ class Inferred:
     outputs: tuple
     params: np.ndarray
     shapes: list
+
+MAX_THREADS = 1024  # inference threads: more is a typo that would make the runtime start thousands
 
 
 def model_label(model) -> str:
@@ -121,8 +124,7 @@ class Detector:
                                                   multi_label=multi_label, agnostic=agnostic,
                                                   max_candidates=max_candidates)
         img_size = check_img_size(name, img_size)
-        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
-            raise fail(name, f"threads must be an integer >= 0, got {threads!r}")
+        threads = arguments.integer(threads, "threads", 0, MAX_THREADS, where=name)
         # as_backend: whatever opened it (a patched open_backend, say), the Detector holds a declared Backend
         self.backend = as_backend(open_backend(model, img_size=img_size, providers=providers, backend=backend,
                                                threads=threads, **(backend_options or {})))

@@ -26,6 +26,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from .. import arguments
 from ..errors import Yolov6EdgeError, fail
 from . import images as image_io
 
@@ -418,14 +419,19 @@ def open_source(item, vid_stride: int = 1, reconnect: int = 0, timeout: float = 
                                     "array or an iterable of arrays")
 
 
+def check_source_options(vid_stride, reconnect, timeout, decoder) -> None:
+    """The source options of stream() and `predict`, checked before anything is opened."""
+    arguments.integer(vid_stride, "vid_stride", 1)
+    arguments.integer(reconnect, "reconnect", 0, arguments.MAX_RECONNECT)
+    arguments.seconds(timeout, "timeout")
+    arguments.choice(decoder, "decoder", DECODERS)
+
+
 def open_sources(source, vid_stride: int = 1, reconnect: int = 0, timeout: float = 10.0, decoder: str = "auto"):
     """Sources for stream(): a list of images is one image list; any other list gives one source per item,
     read side by side (several cameras); anything else is one source. Each is opened here, so a bad path or
     an unreachable URL fails before the first frame."""
-    if not isinstance(vid_stride, int) or isinstance(vid_stride, bool) or vid_stride < 1:
-        raise fail("vid_stride", f"must be an integer >= 1, got {vid_stride!r}")
-    if not isinstance(reconnect, int) or isinstance(reconnect, bool) or reconnect < 0:
-        raise fail("reconnect", f"must be an integer >= 0, got {reconnect!r}")
+    check_source_options(vid_stride, reconnect, timeout, decoder)
     if isinstance(source, (list, tuple)):
         if not source:
             raise fail("source", "the list of sources is empty")

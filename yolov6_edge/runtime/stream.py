@@ -35,15 +35,19 @@ import collections
 import threading
 import time
 
+from .. import arguments
 from ..errors import Yolov6EdgeError, fail
 from ..track.config import tracker_config
 from .buffer import POLICIES, Cancelled, LaneBuffer
-from .sources import Playlist, open_sources
+from .sources import Playlist, check_source_options, open_sources
 
 # inter-stage buffers hold this many batches: one being filled while one waits is enough to hide jitter
 STAGE_DEPTH = 2
 # how many dropped (source, frame index) pairs Stream.dropped keeps; the counts are exact
 DROPPED_KEPT = 1000
+# frames per model call and per source buffer: beyond these a value is a typo that would exhaust memory
+MAX_BATCH = 4096
+MAX_QUEUE = 100_000
 
 
 class Stream:
@@ -59,11 +63,12 @@ class Stream:
     def __init__(self, detector, source, batch: int = 1, queue: int = 4, policy: str = "auto",
                  vid_stride: int = 1, reconnect: int = 0, timeout: float = 10.0, keep_frames: bool = False,
                  decoder: str = "auto", track=None):
-        for what, value, low in (("batch", batch, 1), ("queue", queue, 1)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise fail(what, f"must be an integer >= {low}, got {value!r}")
-        if policy != "auto" and policy not in POLICIES:
-            raise fail("policy", f"must be auto or one of {', '.join(POLICIES)}, got {policy!r}")
+        # every argument checked before a source is opened or a thread started (arguments.py: the CLI's checks)
+        batch = arguments.integer(batch, "batch", 1, MAX_BATCH)
+        queue = arguments.integer(queue, "queue", 1, MAX_QUEUE)
+        arguments.choice(policy, "policy", ("auto",) + tuple(POLICIES))
+        check_source_options(vid_stride, reconnect, timeout, decoder)
+        keep_frames = arguments.boolean(keep_frames, "keep_frames")
         self.detector = detector
         detector.backend.stop_spinning()  # ONNX Runtime: spinning pool threads starve the decoder
         self.batch = min(batch, max(1, int(detector.backend.max_batch)))
