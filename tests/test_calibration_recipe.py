@@ -43,11 +43,11 @@ def test_command_line_flags_override_the_recipe_file_for_calibrate_and_qat():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("method: fastest\n", "unknown calibration method"),
-    ("target: gpu\n", "unknown target"),
+    ("method: fastest\n", "method must be one of max, entropy, percentile, mse, auto"),
+    ("target: gpu\n", "target must be one of tensorrt"),
     ("colour: red\n", "unknown recipe setting 'colour'"),
     ("qat:\n  epoch: 3\n", "unknown recipe setting 'qat.epoch'"),
-    ("num: 0\n", "positive integer"),
+    ("num: 0\n", "num must be a whole number >= 1"),
     ("weight_bits: 4\n", "7 or 8"),
     ("img_size: [320]\n", "img_size"),
     ("- a\n- b\n", "mapping"),
