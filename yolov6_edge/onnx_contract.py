@@ -84,7 +84,10 @@ MAX_INPUT_VALUES = 2**31  # one call's input blob: 8 GiB of float32
 
 def input_size(path, meta: dict, shape) -> tuple:
     """(H, W) from the 'input_size' metadata or the graph's fixed input shape, checked against each other."""
-    fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    shape = list(shape) if shape is not None else []
+    if len(shape) != 4:
+        raise fail(path, f"input shape {shape} has {len(shape)} dimensions; a detector takes [B, 3, H, W]")
+    fixed = [d if isinstance(d, int) and not isinstance(d, bool) and d > 0 else None for d in shape]
     if fixed[1] is not None and fixed[1] != 3:
         raise fail(path, f"input shape {shape}: expected 3 channels ([B, 3, H, W])")
     meta_size = meta.get("input_size")

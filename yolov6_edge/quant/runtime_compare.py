@@ -29,6 +29,7 @@ import onnx
 from onnx import helper, numpy_helper
 from tqdm import tqdm
 
+from .. import arguments
 from ..errors import fail
 from ..onnx_contract import read_props
 from .reference import ReferenceEvaluator, quantize_dequantize
@@ -287,22 +288,40 @@ def _preprocess(model_path, images, num, size):
     return files, blob
 
 
+def _input_size(path, model) -> tuple:
+    """(H, W) the file takes, read as every runtime reads it (onnx_contract.py): 'input_size' metadata
+    or the graph's fixed input shape; symbolic sizes without metadata, a 2-D input or metadata that is not
+    [H, W] are one line naming the file."""
+    from .. import onnx_contract as contract
+
+    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    if not inputs:
+        raise fail(path, "the graph has no input")
+    dims = inputs[0].type.tensor_type.shape.dim
+    shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in dims]
+    return contract.input_size(path, contract.decode_metadata(read_props(model)), shape)
+
+
 def compare_runtimes(onnx_path, images, backends=("onnxruntime", "openvino"), num=1, mode="isolated",
                      layers=None, tol=DEFAULT_TOL, threads=1, progress=True) -> Report:
     """Check each unit of a (QDQ) ONNX on each backend against the reference (onnx.reference); see the module doc."""
     onnx_path = Path(onnx_path)
     if mode not in ("isolated", "prefix"):
         raise fail(onnx_path, f"unknown mode {mode!r} (expected isolated or prefix)")
+    where = str(onnx_path)
+    num = arguments.integer(num, "num", 1, 4096, where=where)
+    tol = arguments.number(tol, "tol", above=0.0, where=where)
+    threads = arguments.integer(threads, "threads", 0, 1024, where=where)
+    if isinstance(backends, str) or not backends:
+        raise fail(where, f"backends must be a list of runtime names, got {backends!r:.60}")
+    for b in backends:
+        arguments.choice(b, "backend", ("onnxruntime", "openvino"), where=where)
     try:
         model = onnx.load(str(onnx_path))
     except Exception as e:
         raise fail(onnx_path, f"not a readable ONNX file ({type(e).__name__})") from None
-    meta = read_props(model)
-    import json
-
-    dims = model.graph.input[0].type.tensor_type.shape.dim
-    size = json.loads(meta["input_size"]) if "input_size" in meta else [dims[2].dim_value, dims[3].dim_value]
-    files, blob = _preprocess(onnx_path, images, num, tuple(size))
+    size = _input_size(onnx_path, model)
+    files, blob = _preprocess(onnx_path, images, num, size)
     units = find_units(model, layers)
     if not units:
         raise fail(onnx_path, f"no Conv layer{' matches ' + repr(layers) if layers else ''}")
