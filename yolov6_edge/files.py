@@ -25,6 +25,14 @@ def file_kind(path) -> str:
     return next((what for test, what in KINDS if test(mode)), "not a regular file")
 
 
+def is_char_device(path) -> bool:
+    """A character device, such as a camera's /dev/video0 (a legitimate stream source, opened as a camera)."""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def regular_file(path, what="file") -> Path:
     """`path` as a Path when it is a regular file (symlinks followed); else one line saying what it is instead."""
     path = Path(path)
@@ -33,4 +41,4 @@ def regular_file(path, what="file") -> Path:
         return path
     if kind == "missing":
         raise fail(path, f"no such {what}")
-    raise fail(path, f"is {kind}, not a regular file: not read as a {what}")
+    raise fail(path, f"is {kind}, not a regular file; refused before reading it as the {what}")

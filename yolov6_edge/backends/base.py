@@ -298,6 +298,9 @@ def open_backend(model, backend: Optional[str] = None, img_size=None, providers=
         raise fail(path, f"a {suffix} file runs on {' or '.join(allowed)}, not {backend}")
     if not path.exists():
         raise fail(path, "no such file")
+    from ..files import regular_file
+
+    regular_file(path, "model file")  # a fifo would block the runtime's read, /dev/zero exhaust memory
     spec = get(backend or default_backend(path))
     bad = sorted(k for k in options if k not in spec.options)
     if bad:

@@ -103,8 +103,9 @@ def describe(path) -> dict:
     path = Path(path)
     if path.is_dir():
         raise fail(path, "is a folder, not a model file")
-    if not path.is_file():
-        raise fail(path, "no such file")
+    from ..files import regular_file
+
+    regular_file(path, "model file")
     if path.stat().st_size == 0:
         raise fail(path, "file is empty (zero bytes)")
     suffix = path.suffix.lower()

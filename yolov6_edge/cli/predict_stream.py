@@ -79,11 +79,11 @@ def split_sources(specs):
     """(image files, stream items) from the command line: images go to the image path of predict; video files
     become one playlist (in the order given, folders and globs sorted), cameras and URLs one source each."""
     from ..runtime.images import IMAGE_SUFFIXES
-    from ..runtime.sources import VIDEO_SUFFIXES, Playlist, is_camera, is_url
+    from ..runtime.sources import VIDEO_SUFFIXES, Playlist, is_camera, is_camera_device, is_url
 
     images, videos, live = [], [], []
     for spec in specs:
-        if is_camera(spec) or is_url(spec):
+        if is_camera(spec) or is_url(spec) or is_camera_device(spec):
             live.append(spec)
             continue
         text = str(spec)
@@ -120,6 +120,8 @@ def _names(sources) -> dict:
                 stem = part.path.stem
             elif isinstance(part, LiveCapture) and isinstance(part.target, int):
                 stem = f"camera{part.target}"
+            elif isinstance(part, LiveCapture) and part.device:  # /dev/video2 -> camera_video2
+                stem = f"camera_{Path(part.target).name}"
             else:
                 stem, n_stream = f"stream{n_stream}", n_stream + 1
             name, k = stem, 0

@@ -27,9 +27,9 @@ def load_annotations(path):
     """pycocotools COCO object for `path`, with a one-line error for a missing or malformed file."""
     from pycocotools.coco import COCO
 
-    path = Path(path)
-    if not path.is_file():
-        raise fail(path, "no such annotation file")
+    from ..files import regular_file
+
+    path = regular_file(path, "annotation file")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

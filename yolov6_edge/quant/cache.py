@@ -55,9 +55,14 @@ def write_cache(path, amax: dict, key: dict, channel_scales: dict = None) -> Non
 
 def read_cache(path, key: dict):
     """(amax, channel scales) if `path` exists and matches `key`; None if absent; raise if it does not match."""
+    from ..files import file_kind
+
     path = Path(path)
-    if not path.is_file():
+    kind = file_kind(path)
+    if kind == "missing":
         return None
+    if kind != "file":
+        raise fail(path, f"is {kind}, not a calibration cache file")
     try:
         data = json.loads(path.read_text())
         amax = {k: float(v) for k, v in data["amax"].items()}

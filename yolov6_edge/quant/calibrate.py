@@ -136,6 +136,9 @@ def _is_report(skip) -> bool:
 
 
 def _read_report(path: Path):
+    from ..files import regular_file
+
+    regular_file(path, "report")
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

@@ -22,7 +22,10 @@ def list_images(source, num=None) -> list:
         paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
             raise fail(source, "no images in this calibration folder")
-    elif source.is_file():
+    elif source.exists():
+        from ..files import regular_file
+
+        regular_file(source, "image list")
         roots = [Path(__file__).resolve().parents[2].parent, source.parent]
         paths = []
         for line in source.read_text().splitlines():

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from ..errors import fail
+from ..files import regular_file
 
 CORRUPT_MODES = ("error", "warn")
 # libjpeg warnings that mean the decoded pixels are not the file's picture (others, such as "Invalid SOS
@@ -31,6 +32,9 @@ CORRUPT_MARKERS = ("Corrupt JPEG data", "Premature end of JPEG file", "JPEG data
 _decode_lock = threading.Lock()
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Encoded image files larger than this are refused before they are read (OpenCV itself refuses images of more
+# than 2^30 pixels once decoded).
+MAX_IMAGE_BYTES = 1 << 30
 # A JPEG ends with the EOI marker; camera files may carry a few trailing bytes after it, so look near the end.
 JPEG_TAIL = 4096
 
@@ -125,6 +129,10 @@ def read_bytes(path) -> bytes:
         raise fail(path, "no such file")
     if path.is_dir():
         raise fail(path, "is a folder, not an image")
+    regular_file(path, "image")  # a fifo would block the read, /dev/zero exhaust memory
+    size = path.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        raise fail(path, f"is {size / 2**30:.1f} GiB; an encoded image above {MAX_IMAGE_BYTES // 2**30} GiB is not read")
     try:
         return path.read_bytes()
     except OSError as e:

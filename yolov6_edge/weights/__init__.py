@@ -10,9 +10,12 @@ def load_model(path, fuse: bool = False, model_name=None):
     `model_name` names the architecture of an official YOLOv6 .pt, which does not record it; without it
     the architecture is inferred from the state dict's keys and shapes.
     """
+    from ..files import regular_file
+
     path = Path(path)
     if not path.exists():
         raise fail(path, "no such file")
+    regular_file(path, "model file")
     if path.suffix == ".param":
         from .ncnn import load_ncnn_model
 

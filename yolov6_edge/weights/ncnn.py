@@ -201,6 +201,10 @@ def read_ncnn(param_path, bin_path=None) -> NcnnGraph:
         raise fail(param_path, "no such file")
     if not bin_path.exists():
         raise fail(bin_path, f"no such file (the weights for {param_path.name} are expected beside it)")
+    from ..files import regular_file
+
+    regular_file(param_path, "NCNN .param")
+    regular_file(bin_path, "NCNN .bin")
     layers = read_param(param_path)
     read_bin(bin_path, layers)
     return NcnnGraph(param_path, bin_path, layers)
