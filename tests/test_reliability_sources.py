@@ -1,0 +1,214 @@
+"""Issue 26, inputs that gave silent wrong results or hung: special files (fifos, devices) refused by type before
+reading, the caller's arrays copied on intake by Detector.stream, the container's rotation applied by the PyAV
+decoder as OpenCV applies it, and eval mapping a COCO-named model to the annotation file's own category ids."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from reliability_common import tiny_checkpoint, tiny_onnx, write_images
+from yolov6_edge.errors import Yolov6EdgeError
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    d = tmp_path_factory.mktemp("rel_sources")
+    tiny_onnx(d / "tiny.onnx")
+    tiny_checkpoint(d / "m.pt")
+    write_images(d / "imgs", ["a.jpg", "b.png"])
+    return d
+
+
+# ---- special files: refused by type, never opened ----------------------------------------------------------------
+
+SPECIAL = """
+    import json, os, sys
+    from yolov6_edge.errors import Yolov6EdgeError
+    d = {d!r}
+    fifo = lambda name: (os.mkfifo(os.path.join(d, name)), os.path.join(d, name))[1]
+    from yolov6_edge.runtime.images import read_image
+    from yolov6_edge.runtime.detector import Detector
+    from yolov6_edge.runtime.sources import open_sources
+    from yolov6_edge.weights import load_model
+    from yolov6_edge.eval.coco import load_annotations
+    from yolov6_edge.quant.data import list_images
+    from yolov6_edge.quant.cache import read_cache
+    from yolov6_edge.cli.info import describe
+    cases = {{
+        "image fifo": lambda: read_image(fifo("a.jpg")),
+        "image /dev/zero": lambda: read_image("/dev/zero"),
+        "onnx fifo": lambda: Detector(fifo("m.onnx")),
+        "checkpoint fifo": lambda: load_model(fifo("m.pt")),
+        "param fifo": lambda: load_model(fifo("n.param")),
+        "info fifo": lambda: describe(fifo("i.onnx")),
+        "annotations fifo": lambda: load_annotations(fifo("ann.json")),
+        "annotations /dev/zero": lambda: load_annotations("/dev/zero"),
+        "image list fifo": lambda: list_images(fifo("list.txt")),
+        "calibration cache fifo": lambda: read_cache(fifo("c.calib.json"), {{}}),
+        "video fifo": lambda: open_sources(fifo("v.mp4")),
+        "stream of an image fifo": lambda: list(Detector({onnx!r}).stream([fifo("s.jpg")])),
+    }}
+    out = {{}}
+    for name, call in cases.items():
+        try:
+            call()
+            out[name] = "no error"
+        except Yolov6EdgeError as e:
+            out[name] = str(e)
+    print(json.dumps(out))
+"""
+
+
+def test_fifos_and_devices_are_refused_by_type_before_reading(tmp_path, work):
+    """Before: open() of a fifo blocked forever (a hang); /dev/zero was read until memory ran out."""
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(SPECIAL.format(d=str(tmp_path),
+                                                                                   onnx=str(work / "tiny.onnx")))],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    for name, msg in out.items():
+        assert "\n" not in msg and ("fifo" in msg or "character device" in msg), (name, msg)
+
+
+def test_a_camera_device_path_is_opened_as_a_camera_not_read_as_a_file(tmp_path):
+    """/dev/video0 is a legitimate source: a character device given as a source is a camera (V4L2), never read
+    as a video file. /dev/null stands in for a device that is no camera."""
+    from yolov6_edge.runtime.sources import LiveCapture, open_source
+
+    src = open_source("/dev/null")
+    assert isinstance(src, LiveCapture) and src.device and src.info.name == "camera /dev/null"
+    with pytest.raises(Yolov6EdgeError, match="cannot open the camera"):
+        src.open()
+
+
+def test_cli_predict_refuses_a_fifo_image_with_one_line(tmp_path, work, capsys):
+    from reliability_common import one_line_error
+    from yolov6_edge.cli.main import main
+
+    os.mkfifo(tmp_path / "x.jpg")
+    assert main(["predict", str(work / "tiny.onnx"), str(tmp_path / "x.jpg"), "-o", str(tmp_path / "out")]) == 2
+    assert "fifo" in one_line_error(capsys, tmp_path / "x.jpg")
+
+
+# ---- Detector.stream(iterable) copies what it takes ----------------------------------------------------------------
+
+def test_stream_of_one_refilled_buffer_gives_each_frame_its_own_detections(work):
+    """Before: a capture loop that refills one buffer got other frames' detections (the stream reads ahead)."""
+    from yolov6_edge.runtime.detector import Detector
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (60, 80, 3), dtype=np.uint8) for _ in range(12)]
+    for f, k in zip(frames, range(12)):
+        f[5 + k:35 + k, 10:40] = 240  # a bright box that moves: detections differ frame to frame
+    det = Detector(work / "tiny.onnx", conf=0.05)
+    want = [det(f) for f in frames]
+    buffer = np.empty_like(frames[0])
+
+    def capture():
+        for f in frames:
+            buffer[...] = f  # the same memory every time, as cv2.VideoCapture.read(buffer) does
+            yield buffer
+
+    got = list(det.stream(capture(), batch=4, queue=8, keep_frames=True))
+    assert len(got) == len(frames)
+    for g, w, f in zip(got, want, frames):
+        np.testing.assert_array_equal(g.frame, f)
+        np.testing.assert_allclose(g.boxes, w.boxes, atol=1e-4)
+        np.testing.assert_array_equal(g.class_ids, w.class_ids)
+
+
+# ---- the container's rotation ----------------------------------------------------------------------------------
+
+def test_display_rotation_from_the_matrix_or_the_legacy_tag():
+    from yolov6_edge.runtime.sources import display_rotation, rotate
+
+    assert [display_rotation(r) for r in (None, 0, 90, -90, 180, -180, 270, 89.6, float("nan"))] == \
+        [0, 0, 90, 270, 180, 180, 270, 90, 0]
+    assert [display_rotation(None, t) for t in ("90", "270", "180", "bogus", None)] == [270, 90, 180, 0, 0]
+    assert display_rotation(90, "270") == 90  # the matrix wins over the tag
+    img = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    np.testing.assert_array_equal(rotate(img, 90), np.rot90(img, 1))  # counter-clockwise
+    np.testing.assert_array_equal(rotate(img, 270), np.rot90(img, -1))
+    np.testing.assert_array_equal(rotate(img, 180), np.rot90(img, 2))
+    assert rotate(img, 0) is img
+
+
+@pytest.mark.parametrize("degrees", [90, 270, 180])
+def test_pyav_decoder_turns_a_phone_video_as_opencv_does(tmp_path, degrees):
+    """A video with a display matrix (what phones write), made here with PyAV: before, the PyAV decoder gave the
+    stored (sideways) frames and boxes in the wrong frame; OpenCV turned them."""
+    av = pytest.importorskip("av", reason="PyAV not installed (pip install 'yolov6-edge[video]')")
+    from yolov6_edge.runtime.sources import VideoFile
+
+    path = tmp_path / "phone.mp4"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("mpeg4", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    if not hasattr(stream, "set_display_rotation"):
+        out.close()
+        pytest.skip(f"PyAV {av.__version__} cannot write a display matrix (VideoStream.set_display_rotation)")
+    stream.set_display_rotation(degrees)
+    for i in range(6):
+        img = np.full((48, 64, 3), 40, np.uint8)
+        img[2:12, 3:23] = (0, 0, 250)  # a red mark at the top left of the stored picture
+        for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    opencv = [f.image for f in VideoFile(path, decoder="opencv").open().frames()]
+    source = VideoFile(path, decoder="pyav").open()
+    pyav = [f.image for f in source.frames()]
+    assert len(pyav) == len(opencv) == 6
+    want_shape = (64, 48, 3) if degrees in (90, 270) else (48, 64, 3)
+    assert opencv[0].shape == want_shape  # OpenCV's own behaviour, the reference
+    for a, b in zip(pyav, opencv):
+        assert a.shape == b.shape
+        assert np.abs(a.astype(int) - b).mean() < 2.0
+    assert tuple(source.info.size) == (want_shape[1], want_shape[0])
+
+
+# ---- eval: a COCO-named model against the file's own category ids ------------------------------------------------
+
+def test_contiguous_coco_ids_score_the_same_as_the_official_ids(tmp_path):
+    """The same annotations with ids 1..80 instead of the official 1..90: before 5.80 AP against 28.18, exit 0."""
+    from yolov6_edge.datasets.coco_names import COCO_CATEGORY_IDS
+    from yolov6_edge.eval.coco import evaluate
+
+    param = shared_path("weights", "yolov6lite", "yolov6-lite-s.param")
+    val = shared_path("coco", "val")
+    data = json.loads((val / "instances.json").read_text())
+    keep = sorted(im["id"] for im in data["images"])[:16]
+    data["images"] = [im for im in data["images"] if im["id"] in keep]
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in keep]
+    (tmp_path / "official.json").write_text(json.dumps(data))
+    contiguous = {old: new for new, old in enumerate(COCO_CATEGORY_IDS, 1)}
+    for c in data["categories"]:
+        c["id"] = contiguous[c["id"]]
+    for a in data["annotations"]:
+        a["category_id"] = contiguous[a["category_id"]]
+    (tmp_path / "contiguous.json").write_text(json.dumps(data))
+    kw = dict(img_size=(320, 320), conf=0.03, progress=False, batch=8)
+    official = evaluate(param, val / "images", tmp_path / "official.json", **kw)
+    remapped = evaluate(param, val / "images", tmp_path / "contiguous.json", **kw)
+    assert official["AP"] > 15 and remapped["AP"] == official["AP"], (official, remapped)
+
+
+def test_eval_refuses_a_file_whose_categories_the_model_cannot_name(work, tmp_path, capsys):
+    from reliability_common import one_line_error
+    from yolov6_edge.cli.main import main
+
+    ann = {"images": [{"id": 1, "file_name": "a.jpg", "height": 60, "width": 80}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 7, "bbox": [20, 10, 30, 30], "area": 900,
+                            "iscrowd": 0}],
+           "categories": [{"id": 7, "name": "forklift"}, {"id": 8, "name": "c0"}, {"id": 9, "name": "c1"}]}
+    (tmp_path / "ann.json").write_text(json.dumps(ann))
+    assert main(["eval", str(work / "tiny.onnx"), "--images", str(work / "imgs"), "--ann",
+                 str(tmp_path / "ann.json")]) == 2  # before: by position, forklift scored as the model's c0
+    assert "forklift" in one_line_error(capsys, tmp_path / "ann.json")
