@@ -116,9 +116,23 @@ def fixed_batch(path, shape, size) -> tuple:
     return fixed, max_batch
 
 
-def class_names(meta: dict, num_scores) -> list:
-    """The 'names' metadata, else class0..classN-1 from the scores output's last dimension."""
+MAX_CLASSES = 100_000  # as weights.state.MAX_CLASSES: a longer list is damaged metadata
+
+
+def class_names(meta: dict, num_scores, path="model") -> list:
+    """The 'names' metadata, else class0..classN-1 from the scores output's last dimension.
+
+    Names that disagree with the scores' width would label detections with other classes' names (and make eval
+    map them to the wrong categories): refused, as is a list too long to be one."""
     names = meta.get("names")
-    if not isinstance(names, list):
-        names = [f"class{i}" for i in range(num_scores)] if isinstance(num_scores, int) else []
+    known = isinstance(num_scores, int) and not isinstance(num_scores, bool) and num_scores > 0
+    if known and num_scores > MAX_CLASSES:
+        raise fail(path, f"the scores output has {num_scores:,} classes; a model has at most {MAX_CLASSES:,}")
+    if names is None:
+        return [f"class{i}" for i in range(num_scores)] if known else []
+    if not isinstance(names, list) or not all(isinstance(n, (str, int)) and not isinstance(n, bool) for n in names):
+        raise fail(path, f"'names' metadata is not a list of class names ({str(names)[:60]!r})")
+    if len(names) > MAX_CLASSES or (known and len(names) != num_scores):
+        raise fail(path, f"'names' metadata lists {len(names):,} classes but the scores output has "
+                         f"{num_scores if known else 'an unknown number of'} classes")
     return [str(n) for n in names]

@@ -12,6 +12,7 @@ import torch
 
 from ..atomic import atomic_path
 from ..errors import fail
+from .state import MAX_CLASSES, build_within_file  # noqa: F401 - MAX_CLASSES kept importable from here
 from .state import apply_batchnorm_settings, batchnorm_settings, load_state_dict_checked
 
 FORMAT = "yolov6-edge"
@@ -66,7 +67,6 @@ def _read(path: Path):
         raise fail(path, f"not a readable PyTorch checkpoint (truncated or corrupt?): {first}") from None
 
 
-MAX_CLASSES = 100_000  # far above any detection data set; beyond it a header is damaged, not ambitious
 
 
 def check_header(ckpt: dict, path) -> None:
@@ -136,8 +136,9 @@ def load_checkpoint(path, model_name=None):
         model = build_model(ckpt["model_name"], ckpt["num_classes"])
     elif "arch" in ckpt:
         try:
-            model = build_from_arch(ckpt["model_name"], ckpt["arch"], ckpt["num_classes"])
-        except ValueError as e:
+            model = build_within_file(path, lambda: build_from_arch(ckpt["model_name"], ckpt["arch"],
+                                                                     ckpt["num_classes"]))
+        except (ValueError, TypeError, KeyError) as e:
             raise fail(path, f"model '{ckpt['model_name']}': {e}") from None
     else:
         raise fail(path, f"unknown model_name '{ckpt['model_name']}' (and no 'arch' to build it from)")

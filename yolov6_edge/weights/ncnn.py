@@ -326,7 +326,14 @@ def _num_classes(graph: NcnnGraph) -> int:
     layer = producers.get(concat.inputs[0])
     if layer is None or layer.type != "Convolution":
         raise fail(graph.param_path, f"not a YOLOv6Lite graph: {outputs[0]}'s scores do not come from a conv")
-    return int(layer.get(0))
+    n, count = int(layer.get(0)), int(layer.get(6))
+    # the width sizes the model built next: it must be what the layer's weights (read from the .bin) hold
+    if n < 1 or count % n:
+        raise fail(graph.param_path, f"line {layer.line}: layer {layer.name} declares {n:,} outputs for {count:,} "
+                                     "weights: a damaged .param")
+    from .state import check_class_count
+
+    return check_class_count(n, graph.param_path)
 
 
 def load_ncnn_model(param_path):
@@ -342,10 +349,13 @@ def load_ncnn_model(param_path):
     names = list(COCO_NAMES) if num_classes == len(COCO_NAMES) else [f"class{i}" for i in range(num_classes)]
     total = sum(a.size for layer in graph.layers for a in layer.weights.values())
     model = None
+    import torch
+
     for name in sorted(LITE_CONFIGS):
-        candidate = build_lite(name, num_classes, names).fuse()
-        if sum(p.numel() for p in candidate.parameters()) == total:
-            model = candidate
+        with torch.device("meta"):  # counted without memory; only the size that matches is built
+            count = sum(p.numel() for p in build_lite(name, num_classes, names).fuse().parameters())
+        if count == total:
+            model = build_lite(name, num_classes, names).fuse()
             break
     if model is None:
         raise fail(graph.param_path, f"{total:,} weights with {num_classes} classes match no YOLOv6Lite size "

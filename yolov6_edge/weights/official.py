@@ -19,7 +19,7 @@ import torch
 
 from ..errors import fail
 from ..models.fuse import fold_batchnorm
-from .state import apply_batchnorm_settings, load_state_dict_checked
+from .state import apply_batchnorm_settings, build_within_file, check_class_count, load_state_dict_checked
 
 # Official keys that have no counterpart in our deploy-time model.
 _DROPPED = (
@@ -36,6 +36,10 @@ _RENAMES = (
 
 
 class RefusedGlobal(pickle.UnpicklingError):
+    pass
+
+
+class RefusedTensor(pickle.UnpicklingError):
     pass
 
 
@@ -77,9 +81,39 @@ def _placeholder_getattr(obj, name, *default):
     raise RefusedGlobal(f"refused getattr({type(obj).__name__}, {str(name)[:40]!r})")
 
 
+MAX_TENSOR_DIMS = 8
+
+
+def _check_view(storage, offset, size, stride) -> None:
+    """A tensor in the file may only view values its storage holds, once each: a (10^9, 96, 1, 1) weight with
+    stride 0 over 96 stored values is a few bytes in the file and 384 GB once converted. Refused here, so every
+    tensor read is bounded by the file's size."""
+    if not (isinstance(size, (tuple, list)) and isinstance(stride, (tuple, list)) and len(size) == len(stride)
+            and len(size) <= MAX_TENSOR_DIMS and all(isinstance(v, int) for v in (*size, *stride, offset))):
+        raise RefusedTensor(f"a tensor with size {str(size)[:60]} and stride {str(stride)[:60]}")
+    if offset < 0 or any(v < 0 for v in (*size, *stride)):
+        raise RefusedTensor(f"a tensor with negative size, stride or offset ({tuple(size)}, {tuple(stride)})")
+    numel = 1
+    for v in size:
+        numel *= v
+    if numel == 0:
+        return
+    held = storage._size() if hasattr(storage, "_size") else len(storage)  # _size: without the deprecation warning
+    extent = offset + 1 + sum((n - 1) * s for n, s in zip(size, stride))
+    if numel > held or extent > held:
+        raise RefusedTensor(f"a tensor of shape {tuple(size)} ({numel:,} values) over a storage of {held:,} values "
+                            "(a damaged file, or one built to exhaust memory)")
+
+
+def _rebuild_tensor_checked(storage, storage_offset, size, stride, *rest):
+    _check_view(storage, storage_offset, size, stride)
+    return torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, *rest)
+
+
 def _allowed_global(module, name):
-    if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_parameter",
-                                              "_rebuild_parameter_with_state"):
+    if module == "torch._utils" and name == "_rebuild_tensor_v2":
+        return _rebuild_tensor_checked
+    if module == "torch._utils" and name in ("_rebuild_parameter", "_rebuild_parameter_with_state"):
         return getattr(torch._utils, name)
     if module == "collections" and name == "OrderedDict":
         return OrderedDict
@@ -132,6 +166,8 @@ def read_official(path):
         return torch.load(path, map_location="cpu", pickle_module=_PickleModule, weights_only=False)
     except RefusedGlobal as e:
         raise fail(path, f"{e}: not an official YOLOv6 checkpoint, or one that would run code; not loaded") from None
+    except RefusedTensor as e:
+        raise fail(path, f"refused {e}; not loaded") from None
     except Exception as e:  # noqa: BLE001 - any failure of a foreign file is reported as one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise fail(path, f"cannot read as an official YOLOv6 checkpoint: {first}") from None
@@ -209,11 +245,13 @@ def _named(path, official, model_name):
     cls_w = state_dict.get("detect.cls_preds.0.weight")
     if cls_w is None:
         raise fail(path, "no detect.cls_preds.0.weight: not a YOLOv6 (EfficientRep / Rep-PAN) checkpoint")
-    num_classes = int(cls_w.shape[0])
+    if cls_w.dim() != 4:
+        raise fail(path, f"detect.cls_preds.0.weight has shape {tuple(cls_w.shape)}, not a convolution weight")
+    num_classes = check_class_count(int(cls_w.shape[0]), path)
     fused = _is_fused(state_dict)
     name = model_name.lower() if model_name else infer_model_name(state_dict, num_classes, fused)
     try:
-        model = build_yolov6(name, num_classes)
+        model = build_within_file(path, lambda: build_yolov6(name, num_classes))
     except ValueError as e:
         raise fail(path, str(e)) from None
     if fused:
@@ -272,7 +310,7 @@ def _from_tree(path, root):
     if fused:
         _fold_kept_batchnorms(state_dict, bn)
     try:
-        model = build_from_arch(name, arch, num_classes)
+        model = build_within_file(path, lambda: build_from_arch(name, arch, num_classes))
     except ValueError as e:
         raise fail(path, f"the layout read from the file ({desc}) cannot be built: {e}") from None
     if fused:

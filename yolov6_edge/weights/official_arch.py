@@ -11,6 +11,7 @@ import torch
 
 from ..errors import fail
 from .official_tree import child, class_name
+from .state import check_class_count
 
 BACKBONES = {"EfficientRep": "efficientrep", "CSPBepBackbone": "cspbep",
              "EfficientRep6": "efficientrep", "CSPBepBackbone_P6": "cspbep"}
@@ -75,10 +76,15 @@ def _head(root, sd, path, levels):
         raise fail(path, "module 'detect.obj_preds': the release 0.1.0 head (objectness branch) decodes boxes "
                          "differently from every later release; not supported")
     attrs = det.__dict__
-    n_cls = _weight_shape(sd, "detect.cls_preds.0", path, "a YOLOv6 head")[0]
+    n_cls = check_class_count(_weight_shape(sd, "detect.cls_preds.0", path, "a YOLOv6 head")[0], path)
     nc = attrs.get("nc")
+    if nc is not None and (isinstance(nc, bool) or not isinstance(nc, int)):
+        raise fail(path, f"module 'detect' has nc {nc!r:.40}, not a whole number: a damaged file")
     if isinstance(nc, int) and nc != n_cls:
         raise fail(path, f"module 'detect' says nc={nc} but detect.cls_preds.0 predicts {n_cls} classes")
+    for key, kind in (("use_dfl", bool), ("reg_max", int)):
+        if attrs.get(key) is not None and not isinstance(attrs[key], kind):
+            raise fail(path, f"module 'detect' has {key} {attrs[key]!r:.40}, not a {kind.__name__}: a damaged file")
     n_reg = _weight_shape(sd, "detect.reg_preds.0", path, "a YOLOv6 head")[0]
     if n_reg == 4:
         reg_max = 0
@@ -99,6 +105,11 @@ def _head(root, sd, path, levels):
             raise fail(path, "module 'detect.proj_conv' holds DFL bin values other than 0..reg_max: not a head the "
                              "official code trains; not loaded")
     stride = attrs.get("stride")
+    if stride is not None and not (isinstance(stride, torch.Tensor) and stride.dim() == 1 and 0 < stride.numel() <= 8
+                                   and bool(torch.isfinite(stride.float()).all())
+                                   and bool(((stride > 0) & (stride <= 1024) & (stride == stride.round())).all())):
+        raise fail(path, f"module 'detect' has stride {str(stride)[:60]!r}, not a list of strides (8, 16, 32...): "
+                         "a damaged file")
     strides = [int(s) for s in stride.tolist()] if isinstance(stride, torch.Tensor) else [8, 16, 32, 64][:levels]
     nl = len(_indices(sd, "detect.cls_preds"))
     if nl != levels or len(strides) != levels:
@@ -251,7 +262,7 @@ def read_lite(root, sd, path):
     neck = _weight_shape(sd, "neck.reduce5", path, what)[0]
     arch = {"family": "lite", "stem_channels": stem, "stage_out": outs, "stage_mid": mids, "depths": depths,
             "neck_channels": neck}
-    n_cls = _weight_shape(sd, "head.cls_preds.0", path, what)[0]
+    n_cls = check_class_count(_weight_shape(sd, "head.cls_preds.0", path, what)[0], path)
     nl = len(_indices(sd, "head.cls_preds"))
     if nl != 4:
         raise fail(path, f"module 'detect' has {nl} levels; YOLOv6Lite has 4 (strides 8/16/32/64)")

@@ -67,7 +67,8 @@ def class_name(node) -> str:
 
 
 def children(node) -> dict:
-    return {k: v for k, v in (node.__dict__.get("_modules") or {}).items() if v is not None}
+    modules = node.__dict__.get("_modules")
+    return {k: v for k, v in modules.items() if v is not None} if isinstance(modules, dict) else {}
 
 
 def child(node, dotted: str):
@@ -84,13 +85,47 @@ def walk(node, path=""):
         yield from walk(sub, f"{path}.{name}" if path else name)
 
 
+def _check_state(node, where, file) -> None:
+    """The fields every reader of the tree relies on have the types torch gives them; a damaged file is one line
+    naming the module, not an AttributeError deep in the mapping."""
+    import torch
+
+    state = node.__dict__
+    for key in ("_modules", "_parameters", "_buffers"):
+        value = state.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            raise fail(file, f"module '{where}' has {key} of type {type(value).__name__}, not a dict: a damaged file")
+        for name, item in value.items():
+            if not isinstance(name, str):
+                raise fail(file, f"module '{where}' has a {key[1:]} entry named {name!r:.40}: a damaged file")
+            if key != "_modules" and item is not None and not isinstance(item, torch.Tensor):
+                raise fail(file, f"module '{where}' {key[1:-1]} '{name}' is of type {type(item).__name__}, not a tensor: "
+                                 "a damaged file")
+    skip = state.get("_non_persistent_buffers_set")
+    if skip is not None and not isinstance(skip, (set, frozenset)):
+        raise fail(file, f"module '{where}' has _non_persistent_buffers_set of type {type(skip).__name__}: a damaged "
+                         "file")
+    if class_name(node) == "BatchNorm2d":
+        eps, momentum = state.get("eps", 1e-5), state.get("momentum", 0.1)
+        if not (isinstance(eps, (int, float)) and not isinstance(eps, bool) and 0 < eps < 1):
+            raise fail(file, f"module '{where}' has BatchNorm eps {eps!r:.40}; expected a number in (0, 1)")
+        if momentum is not None and not (isinstance(momentum, (int, float)) and not isinstance(momentum, bool)
+                                         and 0 <= momentum <= 1):
+            raise fail(file, f"module '{where}' has BatchNorm momentum {momentum!r:.40}; expected a number in "
+                             "[0, 1] or None")
+
+
 def check_allowed(root, file, placeholder_type) -> None:
-    """Refuse the first module whose class is not one an official YOLOv6 model is built from."""
+    """Refuse the first module whose class is not one an official YOLOv6 model is built from, or whose fields
+    have the wrong types."""
     for path, node in walk(root):
         where = path or "<model>"
         if not isinstance(node, placeholder_type):
             raise fail(file, f"module '{where}' is a {type(node).__name__}, not a pickled module: not an official "
                              f"YOLOv6 model")
+        _check_state(node, where, file)
         name, top = qualname(node), qualname(node).split(".")[0]
         known = ((top == "yolov6" and class_name(node) in YOLOV6_CLASSES)
                  or (name.startswith("torch.nn.") and class_name(node) in TORCH_CLASSES))

@@ -1,5 +1,7 @@
 """Loading weights into a built model, for our checkpoints and official ones alike: the state dict checked
 against the model (one line naming the mismatches) and the BatchNorm settings that travel with it."""
+from pathlib import Path
+
 import torch
 
 from ..errors import fail
@@ -15,8 +17,10 @@ def batchnorm_settings(model) -> dict:
 def apply_batchnorm_settings(model, bn) -> None:
     """Set eps / momentum from {module name: (eps, momentum)} on the BatchNorms of `model` that it names."""
     for name, module in model.named_modules():
-        if name in bn and isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            eps, momentum = bn[name]
+        value = bn.get(name) if isinstance(bn, dict) else None  # a damaged file's entry is skipped, not unpacked
+        if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(module,
+                                                                            torch.nn.modules.batchnorm._BatchNorm):
+            eps, momentum = value
             if isinstance(eps, float) and 0 < eps < 1:
                 module.eps = eps
             if isinstance(momentum, float) and 0 <= momentum <= 1:
@@ -38,3 +42,28 @@ def load_state_dict_checked(model, state_dict, path, what="checkpoint") -> None:
                 parts.append(f"{label}: {', '.join(items[:3])}{more}")
         raise fail(path, f"{what} does not fit {model.model_name}: " + "; ".join(parts))
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state_dict.items()})
+
+
+MAX_CLASSES = 100_000  # far above any detection data set; beyond it a header is damaged, not ambitious
+
+
+def build_within_file(path, build):
+    """build() a model whose layout was read from `path`, after checking on the meta device (no memory) that it
+    holds no more values than the file could fill: widths or repeats read from a damaged file would otherwise
+    allocate without bound before the weights are found not to fit."""
+    size = Path(path).stat().st_size
+    with torch.device("meta"):
+        needed = sum(v.numel() for v in build().state_dict().values())
+    budget = 2 * size + 10**6  # every value costs the file at least 1 byte (fp16 weights: 2); unfused > fused
+    if needed > budget:
+        raise fail(path, f"the layout read from the file needs {needed:,} values but the file is {size:,} bytes: a "
+                         "damaged file")
+    return build()
+
+
+def check_class_count(n, path) -> int:
+    """A class head's width read from a file: 1..MAX_CLASSES (0 builds a model that detects nothing; 10^9 asks
+    for hundreds of GB)."""
+    if not 1 <= n <= MAX_CLASSES:
+        raise fail(path, f"the class head predicts {n:,} classes; a model has 1..{MAX_CLASSES:,}: a damaged file")
+    return n

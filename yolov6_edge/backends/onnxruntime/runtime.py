@@ -58,7 +58,7 @@ class OnnxRuntimeBackend(Backend):
         self.dtype = INPUT_TYPES[inputs[0].type]
         n = self.session.get_outputs()[self.output_names.index("scores")].shape[-1] \
             if "scores" in self.output_names else None
-        self.names = contract.class_names(self.metadata, n)
+        self.names = contract.class_names(self.metadata, n, path)
         self.model_name = str(self.metadata.get("model_name", path.stem))
         self.precision = str(self.metadata.get("precision", "fp32"))
         self.providers = self.session.get_providers()

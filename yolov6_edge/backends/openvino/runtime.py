@@ -85,7 +85,7 @@ class OpenVINOBackend(Backend):
         self.fixed_batch, self.max_batch = contract.fixed_batch(path, shape, self.input_size)
         scores = [o for o in model.outputs if o.get_any_name() == "scores"]
         self.names = contract.class_names(self.metadata, _static(scores[0].get_partial_shape()[-1])
-                                          if scores else None)
+                                          if scores else None, path)
         self.outputs = contract.outputs_for(self.layout)
         self.dtype = np.float32
         self.model_name = str(self.metadata.get("model_name", path.stem))
