@@ -227,3 +227,28 @@ def test_a_bad_recipe_stops_calibrate_before_the_model_is_loaded(work, tmp_path,
     assert main(["calibrate", str(work / "m.pt"), "--recipe", str(tmp_path / "r.yaml"), "-o",
                  str(tmp_path / "q.onnx")]) == 2
     assert "qat.epochs" in one_line_error(capsys, tmp_path / "r.yaml")
+
+
+ONE_LINE_REFUSALS = [
+    (["export", "{m}", "-o", "{o}.onnx", "--batch", "1000000"], "{o}.onnx"),  # before: a 4.9 TB zero input
+    (["predict", "{m}", "{i}", "--img", "100000", "100000", "-o", "{o}"], "--img"),  # before: a 120 GB letterbox
+    (["eval", "{x}", "--images", "{i}", "--ann", "{o}.json", "--img", "0", "320"], "--img"),
+]
+
+
+@pytest.mark.parametrize("argv, name", ONE_LINE_REFUSALS, ids=[" ".join(a[:1] + a[-2:]) for a, _ in ONE_LINE_REFUSALS])
+def test_sizes_that_would_allocate_without_bound_are_one_line(work, tmp_path, capsys, argv, name, monkeypatch):
+    import yolov6_edge.weights
+
+    monkeypatch.setattr(yolov6_edge.weights, "load_model", lambda *a, **k: pytest.fail("loaded before the check"))
+    fmt = dict(m=work / "m.pt", x=work / "tiny.onnx", i=work / "imgs", o=tmp_path / "out")
+    assert main([a.format(**fmt) for a in argv]) == 2
+    one_line_error(capsys, name.format(**fmt))
+
+
+def test_detector_img_size_beyond_the_largest_input_is_refused(work):
+    from yolov6_edge.runtime.detector import Detector
+
+    with pytest.raises(Yolov6EdgeError) as e:
+        Detector(work / "m.pt", img_size=(100000, 100000))
+    _one_line(e, work / "m.pt")

@@ -83,9 +83,12 @@ def image_size(values) -> tuple:
     if values is None:
         return None
     h, w = values
-    if h < 1 or w < 1:
-        raise fail("--img", f"image size must be positive, got {h} {w}")
+    if not (1 <= h <= MAX_IMAGE_SIDE and 1 <= w <= MAX_IMAGE_SIDE):
+        raise fail("--img", f"image size must lie in 1..{MAX_IMAGE_SIDE}, got {h} {w}")
     return int(h), int(w)
+
+
+MAX_IMAGE_SIDE = 16384  # as backends/onnx_contract.MAX_INPUT_SIDE: one float32 image of it is 3 GiB
 
 
 # ---- files ---------------------------------------------------------------------------------------------------

@@ -35,6 +35,11 @@ def _load(model):
     return model, type(model).__name__
 
 
+# A fixed batch is traced with a zero input of that batch: beyond this it is a typo that would allocate terabytes.
+MAX_FIXED_BATCH = 4096
+MAX_INPUT_VALUES = 2**31  # as backends/onnx_contract.MAX_INPUT_VALUES (export sits below backends)
+
+
 def _check_size(img_size, strides, path):
     h, w = (img_size, img_size) if isinstance(img_size, int) else tuple(int(v) for v in img_size)
     step = max(strides)
@@ -151,8 +156,8 @@ def check_export_args(path, batch="dynamic", opset: int = 17, end2end: bool = Fa
     path = Path(path)
     if path.suffix != ".onnx":
         raise fail(path, "the output of an ONNX export must end in .onnx")
-    if batch != "dynamic" and (not str(batch).isdigit() or int(batch) < 1):
-        raise fail(path, f"batch must be 'dynamic' or a positive integer, got {batch!r}")
+    if batch != "dynamic" and (not str(batch).isdigit() or not 1 <= int(batch) <= MAX_FIXED_BATCH):
+        raise fail(path, f"batch must be 'dynamic' or a whole number in 1..{MAX_FIXED_BATCH}, got {batch!r}")
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise fail(path, f"opset {opset!r} is not supported (use {MIN_OPSET}..{MAX_OPSET}; default 17)")
     if end2end:
@@ -179,6 +184,9 @@ def export_onnx(model, path, img_size=(640, 640), batch="dynamic", opset: int = 
         if not hasattr(module, attr):
             raise fail(source, f"not a YOLOv6 model: it has no '{attr}' (see the model contract)")
     size = _check_size(img_size, module.strides, path)
+    if batch != "dynamic" and int(batch) * 3 * size[0] * size[1] > MAX_INPUT_VALUES:
+        raise fail(path, f"a fixed batch of {batch} at {size[0]}x{size[1]} is more than {MAX_INPUT_VALUES:,} input "
+                         "values (the runtime refuses such files)")
     if not module.is_fused:
         module.fuse()
     module.eval()

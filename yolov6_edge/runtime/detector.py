@@ -41,6 +41,7 @@ class Inferred:
     params: np.ndarray
     shapes: list
 
+MAX_INPUT_SIDE = 16384  # onnx_contract.MAX_INPUT_SIDE: one float32 image of it is 3 GiB
 MAX_THREADS = 1024  # inference threads: more is a typo that would make the runtime start thousands
 
 
@@ -58,12 +59,13 @@ def check_img_size(name, size):
     """None, an int or (H, W) of positive ints -> None or (H, W)."""
     if size is None:
         return None
-    ok_int = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0  # noqa: E731
+    ok_int = lambda v: (isinstance(v, (int, np.integer)) and not isinstance(v, bool)  # noqa: E731
+                        and 0 < v <= MAX_INPUT_SIDE)
     if ok_int(size):
         return int(size), int(size)
     if isinstance(size, (tuple, list)) and len(size) == 2 and all(ok_int(v) for v in size):
         return int(size[0]), int(size[1])
-    raise fail(name, f"img_size must be a positive int or (H, W) of positive ints, got {size!r}")
+    raise fail(name, f"img_size must be an int or (H, W) of ints in 1..{MAX_INPUT_SIDE}, got {size!r:.60}")
 
 
 def check_outputs(backend, outputs, n: int):
