@@ -1,6 +1,9 @@
 """Fuzz the native ops and the loaders: random shapes, dtypes, NaN/inf and argument values for letterbox,
 batched_nms and decode_boxes; truncated and mutated images, .param/.bin, checkpoints, official-style pickles,
-ONNX files, COCO annotation files and calibration caches (from ../shared where present, else made here).
+ONNX files, COCO annotation files and calibration caches (from ../shared where present, else made here);
+recipes (mutated YAML: odd values, alias bombs, deep nesting, bytes), official .pt trees edited structurally
+(fields of other types, tensors of other shapes, views that claim more values than stored) and streams
+(videos, damaged videos, arrays in a reused buffer, image lists, odd argument values).
 
     python benchmarks/fuzz.py --seconds 600 [--seed 1] [--out benchmarks/results/fuzz_long.md]
     python benchmarks/fuzz.py --cases 2000            # a fixed number of cases (what tests/test_fuzz.py runs)
@@ -83,6 +86,24 @@ class Fixtures:
         self.cache = {"version": 1, "model_hash": "m", "images_hash": "i", "method": "max",
                       "amax": {f"layer{i}": float(rng.uniform(0.5, 8)) for i in range(6)},
                       "channel_scales": {"layer1": [float(v) for v in rng.uniform(0.1, 1, 8)]}}
+        self.recipe = (ROOT / "calibration" / "yolov6lite_coco.yaml").read_text()
+        # official-format trees (placeholders) to edit structurally: tests/official_files.py writes them back
+        self.official_trees = {}
+        for name in ("yolov6n.pt", "yolov6lite_s.pt"):
+            src = SHARED / "weights" / "official-format" / name
+            if src.is_file():
+                from official_files import read_tree
+
+                self.official_trees[name] = read_tree(src)
+        # a short video (mp4v, 96x72, 10 frames) for the stream target; images too
+        self.video = work / "clip.mp4"
+        w = cv2.VideoWriter(str(self.video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 72))
+        for i in range(10):
+            frame = np.full((72, 96, 3), 30 + 20 * i, np.uint8)
+            frame[10 + i:40 + i, 20:60] = 230
+            w.write(frame)
+        w.release()
+        self.video_bytes = self.video.read_bytes()
 
 
 def _small_coco():
@@ -578,12 +599,220 @@ def case_info(rng, fx):
     return f"info({suffix} {how})", run
 
 
+ODD_YAML = ["0", "-1", "2.5", "1e400", ".nan", ".inf", "true", "null", "''", "[]", "{}", "[1, [2, [3]]]",
+            "!!binary aGk=", "!!python/object/apply:os.system [echo]", "*undefined", "&a 5", "2020-01-01", "0x1F",
+            "'\\xff'", "[a, b, c]", "{a: 1}", "99.99", "0.9999", "150", "auto", "mse", '"../../etc/passwd"']
+
+
+def mutate_yaml(rng, text: str) -> (str, str):
+    lines = text.splitlines()
+    settings = [i for i, ln in enumerate(lines) if ":" in ln and not ln.lstrip().startswith("#")] or [0]
+    lines = lines or [""]
+    kind = pick(rng, ["value", "value", "value", "key", "del", "dup", "indent", "alias bomb", "nest", "bytes"])
+    i = settings[int(rng.integers(len(settings)))]
+    if kind == "value":
+        key = lines[i].split(":", 1)[0] or "num"
+        lines[i] = f"{key}: {pick(rng, ODD_YAML)}"
+    elif kind == "key":
+        lines[i] = pick(rng, ["colour", "qat.epochs", "", "- a", "? x", "<<"]) + ":" + lines[i].partition(":")[2]
+    elif kind == "del":
+        del lines[i]
+    elif kind == "dup":
+        lines.insert(i, lines[i])
+    elif kind == "indent":
+        lines[i] = " " * int(rng.integers(1, 6)) + lines[i]
+    elif kind == "alias bomb":
+        levels = int(rng.integers(2, 12))
+        bomb = ["l0: &l0 [x, x, x, x, x, x, x, x, x]"] + [f"l{k}: &l{k} [" + ", ".join([f"*l{k - 1}"] * 9) + "]"
+                                                          for k in range(1, levels)]
+        lines[i:i] = bomb
+    elif kind == "nest":
+        depth = int(rng.integers(5, 200))
+        lines[i] = (lines[i].split(":", 1)[0] or "num") + ": " + "[" * depth + "]" * depth
+    else:
+        raw, h = mutate_bytes(rng, "\n".join(lines).encode())
+        return raw.decode("latin-1"), f"bytes {h}"
+    return "\n".join(lines) + "\n", f"{kind} line {i}"
+
+
+def case_recipe(rng, fx):
+    """calibrate/qat/build --recipe: a recipe is read completely and bounded, or refused in one line."""
+    from yolov6_edge.quant.recipe import QuantRecipe
+
+    text, how = mutate_yaml(rng, fx.recipe)
+    if rng.random() < 0.3:
+        text, more = mutate_yaml(rng, text)
+        how += "; " + more
+    path = fx.work / "case.yaml"
+    path.write_bytes(text.encode("latin-1", "replace") if "bytes" in how else text.encode())
+
+    def run():
+        recipe = expect(lambda: QuantRecipe.load(path), _model_errors())
+        if recipe is None:
+            return
+        recipe.check()  # what was accepted must pass the checks again
+        json.dumps(recipe.to_dict())
+        if not (isinstance(recipe.num, int) and recipe.num >= 1 and 50 < recipe.percentile <= 100
+                and isinstance(recipe.qat.epochs, int) and recipe.qat.lr > 0):
+            raise CaseFailure(f"accepted an unusable recipe: {recipe}")
+    return f"QuantRecipe.load({how})", run
+
+
+def _tree_edit(rng, root):
+    """One structural edit of an official module tree: a field of another type, a tensor of another shape
+    (views included), a module removed or renamed."""
+    import torch
+
+    from yolov6_edge.weights.official_tree import walk
+
+    nodes = list(walk(root))
+    where, node = nodes[int(rng.integers(len(nodes)))]
+    state = node.__dict__
+    kind = pick(rng, ["field", "tensor", "view", "drop child", "class", "attr"])
+    if kind == "field":
+        key = pick(rng, ["_modules", "_parameters", "_buffers", "_non_persistent_buffers_set", "training"])
+        state[key] = _odd(rng)
+        return f"{where or '<model>'}.{key}={state[key]!r:.30}"
+    tensors = [(d, k) for d in ("_parameters", "_buffers") for k, v in (state.get(d) or {}).items() if v is not None]
+    if kind in ("tensor", "view") and tensors:
+        d, k = tensors[int(rng.integers(len(tensors)))]
+        t = state[d][k]
+        if kind == "view" and t.numel():
+            n = int(pick(rng, [0, 1, 7, 10**6, 10**9, 2**40]))
+            state[d][k] = t.reshape(-1)[:1].expand(n, *([1] * max(t.dim() - 1, 0)))
+            return f"{where}.{k} viewed as {tuple(state[d][k].shape)}"
+        state[d][k] = pick(rng, [torch.zeros(0), torch.zeros(3, 3), torch.full(tuple(t.shape), float("nan")),
+                                 t.to(torch.int8), t.reshape(-1), torch.zeros((1,) * 9)])
+        return f"{where}.{k} -> {tuple(state[d][k].shape)} {state[d][k].dtype}"
+    if kind == "drop child" and isinstance(state.get("_modules"), dict) and state["_modules"]:
+        name = pick(rng, list(state["_modules"]))
+        del state["_modules"][name]
+        return f"dropped {where}.{name}"
+    if kind == "class":  # another class for this one node (placeholder classes are shared: never edit one)
+        from yolov6_edge.weights.official import _placeholder
+
+        qualname = pick(rng, ["yolov6.layers.common.Nope", "torch.nn.modules.linear.Linear",
+                              "yolov6.models.effidehead.Detect", "yolov6.layers.common.RepVGGBlock"])
+        node.__class__ = _placeholder(*qualname.rsplit(".", 1))
+        return f"{where} class -> {qualname}"
+    key = pick(rng, ["nc", "stride", "reg_max", "use_dfl", "eps", "momentum", "nl", "grid"])
+    state[key] = _odd(rng) if rng.random() < 0.7 else torch.tensor(pick(rng, [[8, 16], [0.5], [[8]], [-8, 16, 32]]))
+    return f"{where}.{key}={state[key]!r:.30}"
+
+
+def case_official_tree(rng, fx):
+    """Official .pt files edited structurally (types, shapes, views that claim more than they store)."""
+    import copy
+
+    from official_files import save_tree
+    from yolov6_edge.weights import load_model
+
+    if not fx.official_trees:
+        return None
+    name = pick(rng, sorted(fx.official_trees))
+    top = copy.deepcopy(fx.official_trees[name])
+    how = "; ".join(_tree_edit(rng, top["model"]) for _ in range(int(rng.integers(1, 3))))
+    path = fx.work / "tree.pt"
+    try:
+        save_tree(top, path)
+    except Exception:  # noqa: BLE001 - an edit torch itself cannot save makes no file: nothing to load
+        return f"official tree {name}: {how} (not savable)", lambda: None
+
+    def run():
+        out = expect(lambda: load_model(path), _model_errors())
+        if out is not None:
+            model, info = out
+            if not 1 <= model.num_classes <= 100_000 or len(model.names) != model.num_classes:
+                raise CaseFailure(f"loaded a model with {model.num_classes} classes")
+    return f"load_model(official tree {name}: {how})", run
+
+
+def case_stream(rng, fx):
+    """Detector.stream over good and damaged sources with random argument values: each result well-formed, the
+    stream ends (the parent catches a hang), faults are one line."""
+    from yolov6_edge.runtime.detector import Detector
+
+    if not hasattr(fx, "detector"):
+        fx.detector = Detector(fx.work / "tiny.onnx", conf=0.05)
+    kind = pick(rng, ["video", "damaged video", "arrays", "images", "mixed list"])
+    frames_given = None
+    if kind == "video":
+        source = fx.video
+    elif kind == "damaged video":
+        data, h = mutate_bytes(rng, fx.video_bytes)
+        source = fx.work / "case.mp4"
+        source.write_bytes(data)
+        kind += f" {h}"
+    elif kind == "arrays":
+        n = int(rng.integers(0, 12))
+        frames_given = []
+        for _ in range(n):
+            if rng.random() < 0.85:
+                frames_given.append(rng.integers(0, 256, (int(rng.integers(1, 90)), int(rng.integers(1, 90)), 3),
+                                                 dtype=np.uint8))
+            else:
+                frames_given.append(_array(rng, tuple(int(v) for v in rng.integers(0, 20, int(rng.integers(1, 4)))),
+                                           pick(rng, [np.uint8, np.float32])))
+        buffer = rng.random() < 0.5  # one reused buffer, as a capture loop does
+
+        def gen(frames=frames_given):
+            buf = None
+            for f in frames:
+                if buffer and buf is not None and buf.shape == f.shape and f.dtype == buf.dtype:
+                    buf[...] = f
+                    yield buf
+                else:
+                    buf = f.copy()
+                    yield buf
+        source = gen()
+    elif kind == "images":
+        names = [pick(rng, list(fx.images)) for _ in range(int(rng.integers(1, 4)))]
+        source = []
+        for j, name in enumerate(names):
+            p = fx.work / f"s{j}{Path(name).suffix}"
+            data = fx.images[name] if rng.random() < 0.7 else mutate_bytes(rng, fx.images[name])[0]
+            p.write_bytes(data)
+            source.append(p)
+    else:
+        source = [fx.video, fx.video]
+    kw = {}
+    for key, values in (("batch", [1, 2, 4, 0, -1, 2.5, 10**9]), ("queue", [1, 3, 8, 0]), ("vid_stride", [1, 2, 5, 0]),
+                        ("policy", ["auto", "block", "drop-oldest", "drop-newest", "x"]),
+                        ("timeout", [1.0, 10.0, -1.0, float("nan"), "5"]), ("reconnect", [0, 1, -1]),
+                        ("decoder", ["auto", "opencv", "pyav", "x"]), ("keep_frames", [False, True, "yes"])):
+        if rng.random() < 0.3:
+            kw[key] = pick(rng, values)
+
+    def run():
+        stream = expect(lambda: fx.detector.stream(source, **kw), _model_errors())
+        if stream is None:
+            return
+        results = expect(lambda: list(stream), _model_errors())
+        stream.close()
+        if results is None:
+            return
+        last = {}
+        for r in results:
+            if r.boxes.shape != (len(r.scores), 4) or not np.isfinite(r.boxes).all():
+                raise CaseFailure(f"malformed detections {r.boxes.shape}")
+            key = id(r.video)  # one VideoInfo per source (two sources may share a name)
+            if r.frame_index <= last.get(key, -1):
+                raise CaseFailure(f"{r.source}: frame {r.frame_index} after {last[key]}")
+            last[key] = r.frame_index
+        if frames_given is not None and kw.get("keep_frames") is True:
+            for r in results:  # the frame kept is the one given, whatever the caller did to its buffer since
+                if not np.array_equal(r.frame, frames_given[r.frame_index]):
+                    raise CaseFailure(f"frame {r.frame_index}: the result holds other pixels than were given")
+    return f"stream({kind}, {kw})", run
+
+
 # name -> (make case, relative weight)
 TARGETS = {
     "letterbox": (case_letterbox, 6), "batched_nms": (case_nms, 8), "decode_boxes": (case_decode, 3),
     "image": (case_image, 6), "param": (case_param, 2), "checkpoint": (case_checkpoint, 2),
     "pickle": (case_pickle, 1), "official": (case_official, 1), "onnx": (case_onnx, 3), "coco": (case_coco, 3),
     "cache": (case_cache, 2), "info": (case_info, 2),
+    "recipe": (case_recipe, 3), "official_tree": (case_official_tree, 1), "stream": (case_stream, 3),
 }
 
 

@@ -1,6 +1,7 @@
 """Fuzz the native ops and the loaders with a fixed seed (benchmarks/fuzz.py): random shapes, dtypes, NaN/inf,
 truncated and mutated files. Any abort, hang, unexpected exception, multi-line message or malformed result
-fails. 250 cases, about 30 s on the 2-core CI box; `python benchmarks/fuzz.py --seconds 600` runs longer."""
+fails. 250 cases (recipes, official .pt trees and streams among the targets), about 40 s on the 2-core CI box;
+`python benchmarks/fuzz.py --seconds 600` runs longer."""
 import importlib.util
 
 from conftest import ROOT, SHARED
@@ -30,3 +31,6 @@ def test_fuzz_ops_and_loaders_fixed_seed():
         for f in result["failures"][:5])
     ops = sum(result["per_target"].get(t, 0) for t in ("letterbox", "batched_nms", "decode_boxes"))
     assert ops > CASES / 3 and len(result["per_target"]) >= 9, result["per_target"]
+    assert {"recipe", "stream"} <= set(result["per_target"]), result["per_target"]  # issue 26's targets ran
+    if SHARED.is_dir():
+        assert "official_tree" in result["per_target"], result["per_target"]

@@ -18,6 +18,7 @@ the name it was given) and ends with a one-line Yolov6EdgeError naming it where 
 """
 import glob
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,11 +130,17 @@ class VideoFile(Source):
             self.info = VideoInfo(str(self.path), fps, (stream.codec_context.width, stream.codec_context.height),
                                   int(stream.frames) or None)
             return self
-        cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        # what FFmpeg prints about a file it cannot open ("moov atom not found") is caught: the user gets one line
+        with image_io._stderr_captured() as printed:
+            cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        said = [FFMPEG_PREFIX.sub("", ln) for ln in printed if "WARN" not in ln]
         if not cap.isOpened():
             cap.release()
+            why = f": {said[-1][:120]}" if said else ""
             raise fail(self.path, "cannot open as a video (not a video file, an unsupported codec, or corrupt or "
-                                  "truncated before its first frame)")
+                                  f"truncated before its first frame{why})")
+        if said:
+            print("\n".join(said), file=sys.stderr)
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.info = VideoInfo(str(self.path), _fps(cap.get(cv2.CAP_PROP_FPS)), size, count if count > 0 else None)
