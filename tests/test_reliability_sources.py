@@ -96,6 +96,35 @@ def test_cli_predict_refuses_a_fifo_image_with_one_line(tmp_path, work, capsys):
     assert "fifo" in one_line_error(capsys, tmp_path / "x.jpg")
 
 
+def test_an_image_file_over_a_gibibyte_is_refused_before_it_is_read(tmp_path):
+    from yolov6_edge.runtime.images import read_image
+
+    big = tmp_path / "huge.jpg"
+    with open(big, "wb") as f:  # sparse: no disk used
+        f.write(b"\xff\xd8")
+        f.truncate((1 << 30) + 1)
+    with pytest.raises(Yolov6EdgeError, match="GiB") as e:
+        read_image(big)
+    assert str(big) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_video_opencv_cannot_open_is_one_line_with_ffmpegs_reason(tmp_path, capfd):
+    """Before: FFmpeg's own lines ('moov atom not found', an OpenCV WARN) came before our error line."""
+    from yolov6_edge.runtime.sources import VideoFile
+
+    path = tmp_path / "cut.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for i in range(5):
+        w.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    w.release()
+    path.write_bytes(path.read_bytes()[:200])  # the index (moov) is at the end: gone
+    capfd.readouterr()
+    with pytest.raises(Yolov6EdgeError, match="moov atom not found") as e:
+        VideoFile(path, decoder="opencv").open()
+    assert "\n" not in str(e.value)
+    assert capfd.readouterr().err == ""
+
+
 # ---- Detector.stream(iterable) copies what it takes ----------------------------------------------------------------
 
 def test_stream_of_one_refilled_buffer_gives_each_frame_its_own_detections(work):
