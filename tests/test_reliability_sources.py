@@ -241,3 +241,44 @@ def test_eval_refuses_a_file_whose_categories_the_model_cannot_name(work, tmp_pa
     assert main(["eval", str(work / "tiny.onnx"), "--images", str(work / "imgs"), "--ann",
                  str(tmp_path / "ann.json")]) == 2  # before: by position, forklift scored as the model's c0
     assert "forklift" in one_line_error(capsys, tmp_path / "ann.json")
+
+
+# ---- still photos: the EXIF orientation, as for videos ----------------------------------------------------------
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    import struct
+
+    ifd = struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0)
+    payload = b"Exif\x00\x00" + b"II*\x00" + struct.pack("<I", 8) + ifd
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_phone_photo_is_read_the_way_it_is_shown(tmp_path, orientation):
+    """EXIF orientation 6 (a phone held upright): before, read_image gave the stored, sideways picture (it decoded
+    with IMREAD_UNCHANGED, which ignores the tag); cv2.imread, the reference here, turns it."""
+    from yolov6_edge.runtime.images import read_image
+
+    img = np.full((40, 60, 3), 30, np.uint8)
+    img[:10, :20] = (0, 0, 255)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_with_exif_orientation(cv2.imencode(".jpg", img)[1].tobytes(), orientation))
+    want = cv2.imread(str(path))
+    got = read_image(path)
+    assert got.shape == want.shape == ((60, 40, 3) if orientation in (6, 8) else (40, 60, 3))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_eval_refuses_an_image_whose_size_differs_from_its_annotation(work, tmp_path, capsys):
+    """A resized copy of an annotated image: before, scored against boxes in other pixels (AP near 0, exit 0)."""
+    from reliability_common import one_line_error
+    from yolov6_edge.cli.main import main
+
+    imgs = tmp_path / "imgs"
+    write_images(imgs, ["a.jpg"], shape=(30, 40))  # annotated below as 80x60
+    ann = {"images": [{"id": 1, "file_name": "a.jpg", "height": 60, "width": 80}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [20, 10, 30, 30], "area": 900,
+                            "iscrowd": 0}], "categories": [{"id": 1, "name": "c0"}]}
+    (tmp_path / "ann.json").write_text(json.dumps(ann))
+    assert main(["eval", str(work / "tiny.onnx"), "--images", str(imgs), "--ann", str(tmp_path / "ann.json")]) == 2
+    assert "80x60" in one_line_error(capsys, imgs / "a.jpg")

@@ -145,6 +145,15 @@ def category_map(names, coco, ann_path) -> list:
     return [by_name[_norm(n)][0] if _norm(n) in by_name else None for n in names]
 
 
+def _check_image_size(path, annotated, shape) -> None:
+    """An image whose size differs from the one its annotations were drawn on (a resized copy, a photo turned by
+    its EXIF orientation) would be scored against boxes in other pixels: a silent AP of nearly 0."""
+    h, w, ann_path = annotated
+    if isinstance(h, int) and isinstance(w, int) and (h, w) != tuple(shape[:2]):
+        raise fail(path, f"is {shape[1]}x{shape[0]} but {ann_path} annotates it as {w}x{h}: the boxes would be "
+                         "scored in other pixels (a resized copy?)")
+
+
 def to_coco_results(dets, image_id: int, cat_ids) -> list:
     """Detections (original pixels) -> COCO result dicts with [x, y, w, h] boxes."""
     out = []
@@ -194,14 +203,19 @@ def score(coco, results, image_ids=None) -> dict:
 
 
 def detect_all(det, items, cat_ids, batch: int, progress: bool = True, desc: str = "eval"):
-    """Run `det` on [(image id, image path)] in chunks of `batch`; returns (COCO results, seconds)."""
+    """Run `det` on [(image id, image path)] in chunks of `batch`; returns (COCO results, seconds).
+
+    An item may carry a third entry (height, width, annotation file): the size its boxes were drawn at, checked
+    against the decoded image (_check_image_size)."""
     results = []
     t0 = time.perf_counter()
     with tqdm(total=len(items), desc=desc, unit="img", disable=not progress, leave=desc == "eval") as bar:
         for start in range(0, len(items), batch):
             chunk = items[start:start + batch]
-            for (image_id, _), dets in zip(chunk, det([path for _, path in chunk])):
-                results.extend(to_coco_results(dets, image_id, cat_ids))
+            for item, dets in zip(chunk, det([it[1] for it in chunk])):
+                if len(item) > 2:
+                    _check_image_size(item[1], item[2], dets.image_shape)
+                results.extend(to_coco_results(dets, item[0], cat_ids))
             bar.update(len(chunk))
     return results, time.perf_counter() - t0
 
@@ -241,7 +255,9 @@ def evaluate(backend_or_path, images_dir, annotations_json, img_size=None, conf:
     if missing:
         raise fail(images_dir, f"{len(missing)} annotated images are missing, e.g. {missing[0]}")
 
-    items = [(e["id"], images_dir / e["file_name"]) for e in entries]
+    # with the size each image was annotated at: a resized copy is refused, not scored in other pixels
+    items = [(e["id"], images_dir / e["file_name"], (e.get("height"), e.get("width"), annotations_json))
+             for e in entries]
     results, seconds = detect_all(det, items, cat_ids, batch, progress)
     if predictions_json:
         atomic_write_text(predictions_json, json.dumps(results))

@@ -1,7 +1,8 @@
 """Read and validate input images; expand folders and globs into image lists.
 
 Every problem is a one-line Yolov6EdgeError naming the file. Conversions that are not errors (documented):
-grayscale -> 3 channels, BGRA -> BGR (alpha dropped), 16-bit -> 8-bit (top byte kept).
+grayscale -> 3 channels, BGRA -> BGR (alpha dropped), 16-bit -> 8-bit (top byte kept); the EXIF orientation of
+a photo is applied (as cv2.imread does).
 
 Corrupt data that the decoder gets past: OpenCV decodes a damaged JPEG (a cut-off scan, garbled bytes) into an
 image with grey or smeared blocks and only prints libjpeg's "Corrupt JPEG data" on stderr. We capture what the
@@ -32,6 +33,10 @@ CORRUPT_MARKERS = ("Corrupt JPEG data", "Premature end of JPEG file", "JPEG data
 _decode_lock = threading.Lock()
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Any depth and channel count (16-bit kept for to_bgr8; alpha dropped), and the EXIF orientation applied, as
+# cv2.imread does by default: a phone photo comes out the way it is shown. (IMREAD_UNCHANGED ignores the
+# orientation: photos came out sideways, their boxes in the stored picture.)
+DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 # Encoded image files larger than this are refused before they are read (OpenCV itself refuses images of more
 # than 2^30 pixels once decoded).
 MAX_IMAGE_BYTES = 1 << 30
@@ -92,7 +97,7 @@ def _stderr_captured():
 def decode(data: bytes, name, corrupt=None) -> np.ndarray:
     """Encoded image bytes -> the decoded array (any depth/channels), or a one-line error naming `name`."""
     with _stderr_captured() as printed:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), DECODE_FLAGS)
     damaged = [ln for ln in printed if any(m in ln for m in CORRUPT_MARKERS)]
     other = [ln for ln in printed if ln not in damaged]
     if img is None or img.size == 0:
