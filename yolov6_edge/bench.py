@@ -22,6 +22,7 @@ from .host import cpu_flags, cpu_name
 
 IMAGE_SHAPE = (480, 640)  # a typical camera frame, letterboxed to the model's input size
 MAX_BENCH_BATCH = 4096  # a larger batch is a typo that would allocate gigabytes of input
+MAX_INPUT_VALUES = 2**31  # one call's input blob (backends/onnx_contract.MAX_INPUT_VALUES): 8 GiB of float32
 
 
 def latency_stats(seconds) -> dict:
@@ -107,6 +108,10 @@ def bench_many(models, batches=(1, 32), end_to_end=False, warmup=10, iters=100, 
         raise fail(where, f"batches must be a list of batch sizes, got {batches!r:.60}")
     batches = [arguments.integer(b, "batch size", 1, MAX_BENCH_BATCH, where=where) for b in batches]
     opened = open_models(models, backends, threads, cuda_graph, backend_options)
+    for m, b in zip(models, opened):  # the random input blob of the largest batch must be allocatable
+        h, w = b.input_size
+        if max(batches) * 3 * h * w > MAX_INPUT_VALUES:
+            raise fail(m, f"a batch of {max(batches)} at {h}x{w} is more than {MAX_INPUT_VALUES:,} input values")
     rng = np.random.default_rng(seed)
     reports = [_report(m, b, warmup, iters, image_shape if end_to_end else None, cuda_graph)
                for m, b in zip(models, opened)]

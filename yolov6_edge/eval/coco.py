@@ -33,7 +33,9 @@ def load_annotations(path):
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise fail(path, f"not valid JSON ({e})") from None
+        raise fail(path, f"not valid JSON ({str(e)[:160]})") from None
+    except OSError as e:
+        raise fail(path, f"cannot read the annotation file ({e.strerror or e})") from None
     check_instances(data, path)
     coco = COCO()
     coco.dataset = data

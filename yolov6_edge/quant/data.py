@@ -28,7 +28,11 @@ def list_images(source, num=None) -> list:
         regular_file(source, "image list")
         roots = [Path(__file__).resolve().parents[2].parent, source.parent]
         paths = []
-        for line in source.read_text().splitlines():
+        try:
+            text = source.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise fail(source, f"cannot read the image list ({getattr(e, 'strerror', None) or e})") from None
+        for line in text.splitlines():
             line = line.strip()
             if not line or line.startswith("#"):
                 continue

@@ -162,7 +162,10 @@ def read_recipe_file(path: Path) -> dict:
     size = path.stat().st_size
     if size > MAX_RECIPE_BYTES:
         raise fail(path, f"is {size:,} bytes; a recipe is a few hundred (at most {MAX_RECIPE_BYTES:,}): not a recipe")
-    raw = path.read_bytes()[:MAX_RECIPE_BYTES + 1]
+    try:
+        raw = path.read_bytes()[:MAX_RECIPE_BYTES + 1]
+    except OSError as e:
+        raise fail(path, f"cannot read the recipe ({e.strerror or e})") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

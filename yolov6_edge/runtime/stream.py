@@ -46,8 +46,8 @@ STAGE_DEPTH = 2
 # how many dropped (source, frame index) pairs Stream.dropped keeps; the counts are exact
 DROPPED_KEPT = 1000
 # frames per model call and per source buffer: beyond these a value is a typo that would exhaust memory
-MAX_BATCH = 4096
-MAX_QUEUE = 100_000
+MAX_BATCH = 1024
+MAX_QUEUE = 1024  # frames a source may hold waiting: 1024 1080p frames are already 6 GB
 
 
 class Stream:
