@@ -252,3 +252,14 @@ def test_detector_img_size_beyond_the_largest_input_is_refused(work):
     with pytest.raises(Yolov6EdgeError) as e:
         Detector(work / "m.pt", img_size=(100000, 100000))
     _one_line(e, work / "m.pt")
+
+
+@pytest.mark.parametrize("kw", [{"epochs": 0}, {"lr": 0.0}, {"lr": float("nan")}, {"temperature": -1.0},
+                                {"amax_lr": -1.0}, {"weight_bound": -1.0}, {"seed": -1}, {"score_every": 0},
+                                {"optimizer": "lion"}])
+def test_qat_library_checks_its_settings_before_any_work(kw):
+    from yolov6_edge.quant.qat import qat
+
+    with pytest.raises(Yolov6EdgeError) as e:  # before: epochs=0 returned no history; lr=nan trained NaNs
+        qat(None, None, [], **kw)
+    _one_line(e, next(iter(kw)))

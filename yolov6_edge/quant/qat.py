@@ -67,6 +67,21 @@ class QATLoss:
         return total, {k: float(v.detach()) for k, v in parts.items()}
 
 
+def check_qat_values(**values) -> None:
+    """The numeric settings of qat(), checked before the teacher is copied (the checks the CLI and recipes run)."""
+    from .. import arguments
+
+    arguments.integer(values["epochs"], "epochs", 1, 100_000)
+    arguments.number(values["lr"], "lr", above=0.0)
+    arguments.number(values["temperature"], "temperature", above=0.0)
+    for name in ("amax_lr", "feature_weight", "output_weight", "detection_weight", "layer_weight"):
+        arguments.number(values[name], name, minimum=0.0)
+    arguments.number(values["weight_bound"], "weight_bound", minimum=0.0, allow_inf=True)
+    arguments.seed(values["seed"])
+    arguments.integer(values["score_every"], "score_every", 1)
+    arguments.choice(values["optimizer"], "optimizer", ("adam", "sgd"))
+
+
 def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: float = 1e-3,
         temperature: float = 1.0, feature_weight: float = 1.0, output_weight: float = 1.0,
         detection_weight: float = 0.0, learn_amax: bool = True, optimizer: str = "adam",
@@ -96,6 +111,9 @@ def qat(qmodel, teacher, batches, epochs: int = 1, lr: float = 1e-5, amax_lr: fl
 
     from ..losses.distill import frozen_teacher, train_with_frozen_bn
 
+    check_qat_values(epochs=epochs, lr=lr, amax_lr=amax_lr, temperature=temperature, feature_weight=feature_weight,
+                     output_weight=output_weight, detection_weight=detection_weight, layer_weight=layer_weight,
+                     seed=seed, score_every=score_every, weight_bound=weight_bound, optimizer=optimizer)
     teacher = frozen_teacher(copy.deepcopy(teacher))
     layers = quant_layers(qmodel)
     qconvs = list(layers.values())
@@ -220,6 +238,10 @@ def qat_batches(qmodel, img_size, batch: int, num_classes: int, images_dir=None,
 
     Without annotations the images are the ones calibration used (qmodel.calib_paths).
     """
+    from .. import arguments
+
+    arguments.integer(batch, "batch", 1, 4096)
+    arguments.seed(seed)
     if annotations:
         return labelled_batches(images_dir, annotations, img_size, batch, num_classes, seed, augment)
     if augment:
