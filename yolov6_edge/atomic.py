@@ -255,15 +255,14 @@ def atomic_write_text(path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def staged_folder(folder, last=(), keep_on_error=False):
+def staged_folder(folder, last=()):
     """Yield a staging folder inside `folder` to write a set of files into; `folder` sees all of them or none.
 
     On success each file is renamed into `folder` (replacing a same-named file, whose mode it keeps), the
     names in `last` after the others, so a reader that finds the new `last` file (an index such as
     detections.json) also finds everything it lists. On error or interruption the staged files are removed and
-    `folder` is left exactly as it was (a folder this call created is removed again) -- unless
-    `keep_on_error`: then the files finished so far are moved in before the error goes on (what
-    `predict --save` promises for the frames before a fault).
+    `folder` is left exactly as it was (a folder this call created is removed again). (`predict --save` keeps
+    what it finished before a source fault by catching the fault inside the block.)
     """
     folder = Path(folder)
     made = _make_folder(folder, folder)
@@ -272,13 +271,7 @@ def staged_folder(folder, last=(), keep_on_error=False):
     moved = False
     try:
         stage = _stage_in(folder, folder)
-        try:
-            yield stage.path
-        except BaseException:
-            if keep_on_error:
-                moved = True
-                _move_all(stage.path, folder, last)
-            raise
+        yield stage.path
         moved = True
         _move_all(stage.path, folder, last)
     except BaseException as e:
