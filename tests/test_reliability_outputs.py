@@ -314,3 +314,18 @@ def test_a_full_filesystem_is_one_line_and_leaves_the_output_folder_as_it_was(tm
     assert res.stdout.strip().splitlines()[-1] == "2 ['detections.json'] old", res.stdout
     lines = _err_lines(res.stderr)
     assert len(lines) == 1 and "ENOSPC" in lines[0] and str(small / "out") in lines[0], lines
+
+
+def test_folders_moved_in_from_a_staging_folder_are_searchable(tmp_path):
+    """export-triton stages whole model folders: they must come out 0755 under umask 022 (a file's 0644 on a
+    folder would lock other accounts, such as the one running tritonserver, out of it)."""
+    old = os.umask(0o022)
+    try:
+        with staged_folder(tmp_path / "repo") as stage:
+            (stage / "yolov6" / "1").mkdir(parents=True)
+            (stage / "yolov6" / "config.pbtxt").write_text("name: 'yolov6'\n")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "repo" / "yolov6").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "repo" / "yolov6" / "config.pbtxt").read_text() == "name: 'yolov6'\n"
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["yolov6"]

@@ -263,3 +263,13 @@ def test_qat_library_checks_its_settings_before_any_work(kw):
     with pytest.raises(Yolov6EdgeError) as e:  # before: epochs=0 returned no history; lr=nan trained NaNs
         qat(None, None, [], **kw)
     _one_line(e, next(iter(kw)))
+
+
+@pytest.mark.parametrize("kw", [{"timeout": -1}, {"timeout": float("nan")}, {"timeout": "soon"}, {"in_flight": 0},
+                                {"in_flight": 10**6}])
+def test_remote_detector_checks_its_numbers_before_connecting(kw):
+    from yolov6_edge.serve.client import RemoteDetector
+
+    with pytest.raises(Yolov6EdgeError) as e:  # before: "soon" a ValueError traceback, -1 / nan accepted
+        RemoteDetector("127.0.0.1:9", **kw)
+    _one_line(e, next(iter(kw)))

@@ -199,7 +199,10 @@ def _stage_in(parent: Path, target) -> _Stage:
 
 def _move(staged: Path, final: Path) -> None:
     """Rename `staged` over `final`; a target that is a mount point itself gets its bytes copied in place."""
-    os.chmod(staged, target_mode(final))
+    if staged.is_dir():  # a folder of outputs (a model repository): searchable, 0777 minus the umask
+        os.chmod(staged, 0o777 & ~_umask())
+    else:
+        os.chmod(staged, target_mode(final))
     try:
         os.replace(staged, final)
     except OSError as e:

@@ -89,8 +89,12 @@ class RemoteDetector:
 
     def __init__(self, url, model: str = protocol.DEFAULT_MODEL, conf=None, iou=None, max_det=None,
                  timeout: float = 60.0, in_flight: int = 4):
+        from .. import arguments
         from ..runtime.settings import PREDICT, check_count, check_threshold
 
+        # checked before anything connects (arguments.py: the checks the CLI runs too)
+        timeout = arguments.seconds(timeout, "timeout", where=str(url))
+        in_flight = arguments.integer(in_flight, "in_flight", 1, 1024, where=str(url))
         self.url, self.model, self.timeout = str(url), str(model), float(timeout)
         self.protocol, self.address = parse_url(url)
         try:
