@@ -271,5 +271,7 @@ def test_qat_without_bound_moves_weights_further_than_one_step(random_lite_check
 
 @pytest.mark.parametrize("bound", [-1.0, float("nan")])
 def test_qat_rejects_a_negative_weight_bound(random_lite_checkpoint, bound):
-    with pytest.raises(ValueError, match="weight_bound must be >= 0"):
+    from yolov6_edge.errors import Yolov6EdgeError
+
+    with pytest.raises(Yolov6EdgeError, match="weight_bound must be a number >= 0"):
         _bounded_qat(random_lite_checkpoint, bound)

@@ -39,7 +39,7 @@ class _Untouched:
 
 @pytest.mark.parametrize("kw", [{"timeout": -1}, {"timeout": 0}, {"timeout": float("nan")}, {"timeout": float("inf")},
                                 {"timeout": "10"}, {"timeout": 10**9}, {"batch": 0}, {"batch": 2.5}, {"batch": True},
-                                {"batch": 10**9}, {"queue": 0}, {"vid_stride": 0}, {"reconnect": -1},
+                                {"batch": 10**9}, {"queue": 0}, {"queue": 2000}, {"vid_stride": 0}, {"reconnect": -1},
                                 {"reconnect": 10**9}, {"policy": "newest"}, {"decoder": "ffmpeg"},
                                 {"keep_frames": "yes"}])
 def test_stream_arguments_are_checked_before_a_source_is_opened(work, kw):
@@ -273,3 +273,12 @@ def test_remote_detector_checks_its_numbers_before_connecting(kw):
     with pytest.raises(Yolov6EdgeError) as e:  # before: "soon" a ValueError traceback, -1 / nan accepted
         RemoteDetector("127.0.0.1:9", **kw)
     _one_line(e, next(iter(kw)))
+
+
+def test_bench_refuses_a_batch_whose_input_blob_would_not_fit(tmp_path):
+    from yolov6_edge.bench import bench_many
+
+    model = tiny_onnx(tmp_path / "big.onnx", size=(1024, 1024))
+    with pytest.raises(Yolov6EdgeError) as e:  # before: a 51 GB random blob was allocated first
+        bench_many([model], batches=[4096], iters=1, warmup=0)
+    assert "input values" in _one_line(e, model)
