@@ -221,3 +221,38 @@ def test_class_names_metadata_that_disagrees_with_the_scores_is_refused(tmp_path
         Detector(path)
     _one_line(e, path)
     assert Detector(_detector_onnx(tmp_path / "ok.onnx", '["a", "b", "c"]')).names == ["a", "b", "c"]
+
+
+def test_a_pickle_naming_a_memo_index_of_800_million_is_refused_before_unpickling(tmp_path):
+    """Found by the fuzz run (seed 26, case 9913): one flipped byte in a LONG_BINPUT of an official file made the C
+    unpickler allocate and clear a 6.7 GB memo array (a minute, under load) before anything was read."""
+    import struct
+    import zipfile
+
+    from yolov6_edge.weights import load_model
+
+    src = shared_path("weights", "official-format", "yolov6lite_s.pt")
+    raw = bytearray(src.read_bytes())
+    info = zipfile.ZipFile(src).getinfo("yolov6lite_s/data.pkl")
+    name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    pkl = bytes(raw[start:start + info.compress_size])
+    import pickletools
+
+    at = next(pos for op, _, pos in pickletools.genops(pkl) if op.name == "LONG_BINPUT" and pos > 1000)
+    raw[start + at + 1:start + at + 5] = struct.pack("<I", 838_868_868)
+    (tmp_path / "memo.pt").write_bytes(bytes(raw))  # the zip CRC no longer matches; torch does not check it
+    with pytest.raises(Yolov6EdgeError) as e:
+        load_model(tmp_path / "memo.pt")
+    assert "memo index 838868868" in _one_line(e, tmp_path / "memo.pt")
+
+
+def test_a_calibration_cache_without_any_range_is_refused(tmp_path):
+    """Found by the fuzz run (seed 26, cache target): amax {} was accepted; every quantizer would have no range."""
+    from yolov6_edge.quant.cache import read_cache
+
+    key = {"model_hash": "m", "images_hash": "i"}
+    (tmp_path / "c.calib.json").write_text(json.dumps({"version": 1, **key, "amax": {}, "channel_scales": {}}))
+    with pytest.raises(Yolov6EdgeError, match="empty") as e:
+        read_cache(tmp_path / "c.calib.json", key)
+    _one_line(e, tmp_path / "c.calib.json")

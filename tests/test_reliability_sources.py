@@ -282,3 +282,34 @@ def test_eval_refuses_an_image_whose_size_differs_from_its_annotation(work, tmp_
     (tmp_path / "ann.json").write_text(json.dumps(ann))
     assert main(["eval", str(work / "tiny.onnx"), "--images", str(imgs), "--ann", str(tmp_path / "ann.json")]) == 2
     assert "80x60" in one_line_error(capsys, imgs / "a.jpg")
+
+
+def test_a_damaged_video_whose_stream_has_no_codec_is_one_line_with_pyav(tmp_path):
+    """Found by the fuzz run (seed 26, case 6372): PyAV opened a damaged mp4 whose video stream had no codec
+    context, and reading its size was an AttributeError traceback. The same file is made here: the fuzz
+    fixture's clip, cut as that case cut it."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    pytest.importorskip("av", reason="PyAV not installed (pip install 'yolov6-edge[video]')")
+    from yolov6_edge.runtime.sources import VideoFile
+
+    spec = importlib.util.spec_from_file_location("fuzz", ROOT / "benchmarks" / "fuzz.py")
+    fuzz = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fuzz)
+    path = tmp_path / "clip.mp4"
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 72))
+    for i in range(10):  # fuzz.Fixtures' clip
+        frame = np.full((72, 96, 3), 30 + 20 * i, np.uint8)
+        frame[10 + i:40 + i, 20:60] = 230
+        w.write(frame)
+    w.release()
+    rng = np.random.default_rng([26, 6372])
+    assert fuzz.pick(rng, ["video", "damaged video", "arrays", "images", "mixed list"]) == "damaged video"
+    data, how = fuzz.mutate_bytes(rng, path.read_bytes())
+    path.write_bytes(data)
+    try:
+        VideoFile(path, decoder="pyav").open()
+    except Yolov6EdgeError as e:  # before: AttributeError: 'NoneType' object has no attribute 'width'
+        assert "\n" not in str(e) and str(path) in str(e)

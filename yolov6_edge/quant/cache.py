@@ -32,6 +32,8 @@ def bad_range(amax: dict, scales: dict):
     everywhere is what a calibration that saw no image leaves (--batch -1 did), and its INT8 model outputs
     nothing. Channel scales are floored above zero when computed, so any value <= 0 is damage.
     """
+    if not amax:  # a cache of no layer at all: every quantizer would be left without a range
+        return "(none)", "set of activation ranges: it is empty"
     for name, v in amax.items():
         if not (math.isfinite(v) and v >= 0):
             return name, f"activation range {v}"

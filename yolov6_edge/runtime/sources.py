@@ -274,6 +274,10 @@ def _pyav_open(path):
     if not container.streams.video:
         container.close()
         raise fail(path, "has no video stream")
+    if container.streams.video[0].codec_context is None:  # a damaged header, or a codec this FFmpeg lacks
+        container.close()
+        raise fail(path, "cannot open as a video: its video stream has no codec that can decode it (damaged or "
+                         "unsupported)")
     return container
 
 

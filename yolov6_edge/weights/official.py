@@ -10,6 +10,7 @@ renaming; official_arch.py: the architecture read from classes, attributes and s
 caller, or a plain state dict without a tree, uses our named configs instead (closest key set + shapes).
 """
 import codecs
+import io
 import pickle
 import re
 from collections import OrderedDict
@@ -40,6 +41,10 @@ class RefusedGlobal(pickle.UnpicklingError):
 
 
 class RefusedTensor(pickle.UnpicklingError):
+    pass
+
+
+class RefusedPickle(pickle.UnpicklingError):
     pass
 
 
@@ -137,8 +142,41 @@ def _allowed_global(module, name):
     return None
 
 
+# The C unpickler keeps its memo in an array as long as the largest index a PUT names: one flipped byte in a
+# LONG_BINPUT (index 838,868,868) made it allocate and clear 6.7 GB, a minute before anything was read. A real
+# pickle numbers its memo entries one by one, so no index can pass the number of opcodes.
+MAX_PICKLE_BYTES = 256 << 20  # data.pkl of an official checkpoint is ~0.2-2 MB: its tensors live elsewhere
+_MEMO_PUTS = ("PUT", "BINPUT", "LONG_BINPUT")
+
+
+def check_pickle(data: bytes) -> None:
+    """Walk the opcodes (pickletools, no object is built) and refuse a stream a C unpickler would choke on: memo
+    indices beyond the opcode count, truncated arguments."""
+    import pickletools
+
+    if len(data) > MAX_PICKLE_BYTES:
+        raise RefusedPickle(f"a pickle stream of {len(data):,} bytes (at most {MAX_PICKLE_BYTES:,})")
+    ops = 0
+    try:
+        for op, arg, pos in pickletools.genops(data):
+            ops += 1
+            if op.name in _MEMO_PUTS and not (isinstance(arg, int) and 0 <= arg <= len(data)):
+                raise RefusedPickle(f"memo index {arg} at byte {pos} in a pickle of {len(data):,} bytes")
+    except RefusedPickle:
+        raise
+    except Exception as e:  # noqa: BLE001 - pickletools raises ValueError and others on damaged streams
+        raise RefusedPickle(f"a damaged pickle stream ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") \
+            from None
+
+
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler for official checkpoints: whitelisted globals only, model classes become placeholders."""
+    """Unpickler for official checkpoints: whitelisted globals only, model classes become placeholders, and the
+    stream's opcodes checked (check_pickle) before the C unpickler sees them."""
+
+    def __init__(self, file, **kwargs):
+        data = file.read(MAX_PICKLE_BYTES + 1)
+        check_pickle(data)
+        super().__init__(io.BytesIO(data), **kwargs)
 
     def find_class(self, module, name):
         if module == "__builtin__":  # protocol-2 pickles keep Python 2 names; pickle's own mapping is bypassed
@@ -166,7 +204,7 @@ def read_official(path):
         return torch.load(path, map_location="cpu", pickle_module=_PickleModule, weights_only=False)
     except RefusedGlobal as e:
         raise fail(path, f"{e}: not an official YOLOv6 checkpoint, or one that would run code; not loaded") from None
-    except RefusedTensor as e:
+    except (RefusedTensor, RefusedPickle) as e:
         raise fail(path, f"refused {e}; not loaded") from None
     except Exception as e:  # noqa: BLE001 - any failure of a foreign file is reported as one line
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
