@@ -19,10 +19,10 @@ from tqdm import tqdm
 from . import __version__, arguments
 from .errors import Yolov6EdgeError, fail
 from .host import cpu_flags, cpu_name
+from .onnx_contract import MAX_INPUT_VALUES  # one call's input blob: 8 GiB of float32
 
 IMAGE_SHAPE = (480, 640)  # a typical camera frame, letterboxed to the model's input size
 MAX_BENCH_BATCH = 4096  # a larger batch is a typo that would allocate gigabytes of input
-MAX_INPUT_VALUES = 2**31  # one call's input blob (backends/onnx_contract.MAX_INPUT_VALUES): 8 GiB of float32
 
 
 def latency_stats(seconds) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import arguments
 from ..atomic import check_output_folder, check_writable  # noqa: F401 - re-exported for the commands
 from ..errors import fail
+from ..onnx_contract import MAX_INPUT_SIDE as MAX_IMAGE_SIDE  # one float32 image of it is 3 GiB
 
 
 # ---- argparse types: a bad value is reported by argparse as 'argument --x: ...', exit 2 ----------------------
@@ -87,8 +88,6 @@ def image_size(values) -> tuple:
         raise fail("--img", f"image size must lie in 1..{MAX_IMAGE_SIDE}, got {h} {w}")
     return int(h), int(w)
 
-
-MAX_IMAGE_SIDE = 16384  # as backends/onnx_contract.MAX_INPUT_SIDE: one float32 image of it is 3 GiB
 
 
 # ---- files ---------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..atomic import atomic_path
 from ..errors import fail
-from ..onnx_contract import RAW_OUTPUTS, standard_metadata, write_props
+from ..onnx_contract import MAX_INPUT_VALUES, RAW_OUTPUTS, standard_metadata, write_props
 # 13: Squeeze/Unsqueeze with axes inputs (the end-to-end tail) and unflatten (YOLOv6Lite); 23: the newest the
 # TorchScript exporter of torch 2.13 writes. Every opset in between exports and runs on ONNX Runtime 1.32.
 MIN_OPSET, MAX_OPSET = 13, 23
@@ -37,7 +37,6 @@ def _load(model):
 
 # A fixed batch is traced with a zero input of that batch: beyond this it is a typo that would allocate terabytes.
 MAX_FIXED_BATCH = 4096
-MAX_INPUT_VALUES = 2**31  # as backends/onnx_contract.MAX_INPUT_VALUES (export sits below backends)
 
 
 def _check_size(img_size, strides, path):

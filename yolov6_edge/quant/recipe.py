@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import arguments
 from ..errors import fail
+from ..onnx_contract import MAX_INPUT_SIDE as MAX_IMG_SIDE
 
 METHODS = ("max", "entropy", "percentile", "mse")  # observers.METHODS, checked in tests
 CHANNEL_SCALE_MODES = ("depthwise", "none")  # interface.CHANNEL_SCALE_MODES, checked in tests
@@ -260,7 +261,6 @@ def _weight_bits(value, name):
     return int(value)
 
 
-MAX_IMG_SIDE = 16384  # as backends/onnx_contract.MAX_INPUT_SIDE
 MAX_IMAGES = 10_000_000
 RECIPE_CHECKS = {
     "images": lambda v, n: _path_setting(v, n),

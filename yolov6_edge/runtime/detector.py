@@ -17,6 +17,7 @@ import numpy as np
 from .. import arguments
 from ..backends.base import as_backend, is_backend, open_backend
 from ..errors import fail
+from ..onnx_contract import MAX_INPUT_SIDE  # one float32 image of it is 3 GiB
 from . import images as image_io
 from .postprocess import end2end_to_dets, to_original
 from .results import Detections
@@ -41,7 +42,6 @@ class Inferred:
     params: np.ndarray
     shapes: list
 
-MAX_INPUT_SIDE = 16384  # onnx_contract.MAX_INPUT_SIDE: one float32 image of it is 3 GiB
 MAX_THREADS = 1024  # inference threads: more is a typo that would make the runtime start thousands
 
 
