@@ -89,7 +89,6 @@ def image_size(values) -> tuple:
     return int(h), int(w)
 
 
-
 # ---- files ---------------------------------------------------------------------------------------------------
 
 def model_files(path) -> list:
