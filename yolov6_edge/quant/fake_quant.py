@@ -19,10 +19,14 @@ from .observers import make_observer
 QMIN, QMAX = -128, 127
 
 
-def weight_qmax(bits: int) -> int:
-    """Largest code of symmetric `bits`-bit weights: 127 for 8, 63 for 7."""
-    if bits not in (7, 8):
-        raise ValueError(f"weight bits must be 7 or 8, not {bits!r}")
+def weight_qmax(bits) -> int:
+    """Largest code of symmetric `bits`-bit weights: 127 for 8, 63 for 7. The per-layer / per-channel modes
+    ("layer", "channel") start at 8 bits; the levels are set for the runtime when the file is placed
+    (weight_levels.py)."""
+    if bits in ("layer", "channel"):
+        return QMAX
+    if bits not in (7, 8) or isinstance(bits, bool):
+        raise ValueError(f"weight bits must be 7, 8, layer or channel, not {bits!r}")
     return 2 ** (bits - 1) - 1
 
 
