@@ -148,6 +148,7 @@ def _capped(isa, *args, tmp_path):
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("isa", NO_VNNI_CAPS)
 def test_openvino_without_vnni_sums_exactly_the_pairs_the_analysis_names(isa, tmp_path):
     """The pairing rule proved on the runtime: under the ISA cap a planted pair departs iff can_saturate."""
@@ -161,6 +162,7 @@ def test_openvino_without_vnni_sums_exactly_the_pairs_the_analysis_names(isa, tm
     assert not any(res["depthwise 3x3"]["departs"])
 
 
+@pytest.mark.slow  # two 154-layer comparisons in a subprocess
 def test_channel_levels_run_right_on_openvino_without_vnni_and_8_bits_depart_where_predicted(lite, tmp_path):
     # one cap is enough here: the probe above shows AVX2 and AVX512_CORE pair alike
     isa = "AVX2"
