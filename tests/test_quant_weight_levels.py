@@ -148,7 +148,6 @@ def _capped(isa, *args, tmp_path):
     return json.loads(out.read_text())
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("isa", NO_VNNI_CAPS)
 def test_openvino_without_vnni_sums_exactly_the_pairs_the_analysis_names(isa, tmp_path):
     """The pairing rule proved on the runtime: under the ISA cap a planted pair departs iff can_saturate."""
