@@ -178,3 +178,16 @@ def test_channel_levels_run_right_on_openvino_without_vnni_and_8_bits_depart_whe
     assert set(bad8["departing"]) <= predicted, sorted(set(bad8["departing"]) - predicted)
     good = _capped(isa, "compare", str(tmp_path / "channel.onnx"), str(imgs), tmp_path=tmp_path)
     assert good["layers"] == 154 and good["departing"] == []
+
+
+def test_an_isa_cap_without_vnni_counts_as_no_vnni(monkeypatch):
+    from yolov6_edge.host import has_vnni
+    from yolov6_edge.quant.recipe import default_weight_bits
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert not has_vnni() and default_weight_bits("cpu") == "channel"
+    assert has_vnni(["avx512_vnni"])  # given flags decide alone
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+    from yolov6_edge.host import cpu_flags, VNNI_FLAGS
+
+    assert has_vnni() == any(f in cpu_flags() for f in VNNI_FLAGS)
