@@ -69,7 +69,8 @@ def departing_under_cap(path: Path, isa: str) -> dict:
                         str(SHARED / "coco" / "val" / "images"), "--backend", "openvino", "--json", str(out)],
                        env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3600)
     s = json.loads(out.read_text())["summary"]["openvino"]
-    return {"layers": s["layers"], "departing": s["departing"], "worst": s["worst"], "worst_rel_err": s["worst_rel_err"]}
+    return {"layers": s["layers"], "departing": s["departing"], "worst": s["worst"],
+            "worst_rel_err": s["worst_rel_err"]}
 
 
 def main(argv=None) -> int:

@@ -191,3 +191,25 @@ def test_an_isa_cap_without_vnni_counts_as_no_vnni(monkeypatch):
     from yolov6_edge.host import cpu_flags, VNNI_FLAGS
 
     assert has_vnni() == any(f in cpu_flags() for f in VNNI_FLAGS)
+
+
+def test_cpu_placements_leave_the_convs_on_1x1_maps_in_float(lite, tmp_path):
+    """At 320 those are exactly YOLOv6Lite's squeeze-and-excitation convs; the TensorRT placement keeps them."""
+    from yolov6_edge.models import build_model
+    from yolov6_edge.quant.calibrate import place
+    from yolov6_edge.quant.interface import QuantConfig, quantize, set_float
+    from yolov6_edge.quant.squeeze_layers import layers_on_1x1
+
+    model = build_model("yolov6lite-s", num_classes=3).eval().fuse()
+    names = layers_on_1x1(quantize(model, QuantConfig()), (320, 320))
+    assert len(names) == 28 and all(".se." in n or "_se." in n for n in names)
+    assert layers_on_1x1(quantize(build_model("yolov6n", num_classes=3).eval().fuse(), QuantConfig()), (320, 320)) == []
+    q, _ = lite
+    on_1x1 = layers_on_1x1(q, SIZE)
+    place(q, tmp_path / "ov.onnx", SIZE, "openvino", "channel")
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "ov.onnx")).metadata_props}
+    assert set(json.loads(meta["yolov6_edge.float_layers"])) == set(on_1x1)
+    set_float(q, [], only=True)
+    place(q, tmp_path / "trt.onnx", SIZE, "tensorrt", 8)
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "trt.onnx")).metadata_props}
+    assert json.loads(meta["yolov6_edge.float_layers"]) == []

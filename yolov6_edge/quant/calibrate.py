@@ -12,8 +12,8 @@ from ..errors import fail
 from ..models import default_input_size
 from .cache import model_hash, read_cache, write_cache
 from .data import images_hash, iter_batches, list_images, num_batches
-from .interface import (CHANNEL_SCALE_MODES, QuantConfig, calibrate, channel_scales, export_qdq, load_amax,
-                        quant_layers, quantize, set_float)
+from .interface import (CHANNEL_SCALE_MODES, QuantConfig, calibrate, channel_scales, export_qdq, float_layers,
+                        load_amax, quant_layers, quantize, set_float)
 from .observers import METHODS, VERSION as OBSERVERS_VERSION
 
 
@@ -87,6 +87,10 @@ def place(qmodel, path, img_size, placement, weight_bits) -> dict:
     levels summary."""
     from .weight_levels import apply_weight_bits
 
+    if placement != "tensorrt":  # INT8 saves nothing on a 1x1 map and costs requantizations (squeeze_layers.py)
+        from .squeeze_layers import layers_on_1x1
+
+        set_float(qmodel, layers_on_1x1(qmodel, img_size))
     levels = apply_weight_bits(qmodel, weight_bits, placement if placement != "tensorrt" else None)
     export_qdq(qmodel, path, img_size=img_size, target=placement)
     return levels
@@ -213,8 +217,10 @@ def calibrate_to_qdq(model_path, images, out_onnx, recipe=None, cache=None, reca
         float_names = parse_skip(r.skip, qmodel, model_path)
     set_float(qmodel, float_names, only=True)
     report.update(export_for_target(qmodel, out_onnx, img_size, r.target, r.threads, r.images, r.bits, r))
+    placed_float = float_layers(qmodel)  # the chosen ones, and for the CPU placements the convs on 1x1 maps
     report.update(onnx=str(out_onnx), float_layers=float_names,
-                  quantized_layers=len(quant_layers(qmodel)) - len(float_names))
+                  float_on_1x1=sorted(set(placed_float) - set(float_names)),
+                  quantized_layers=len(quant_layers(qmodel)) - len(placed_float))
     atomic_write_text(out_onnx.with_suffix(".quant.json"), json.dumps(report, indent=1))
     return report
 
