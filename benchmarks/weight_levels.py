@@ -33,7 +33,7 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def build(key, method, work: Path) -> dict:
+def build(key, method, work: Path, modes=MODES) -> dict:
     import torch
 
     from yolov6_edge.export.onnx import export_onnx
@@ -46,7 +46,7 @@ def build(key, method, work: Path) -> dict:
     files = {"float": export_onnx(src, d / "float.onnx", (320, 320))}
     levels = {}
     q = None
-    for mode in MODES:
+    for mode in modes:
         out = d / f"openvino_{method}_{mode}.onnx"
         summary = out.with_suffix(".levels.json")
         if not (out.is_file() and summary.is_file()):
@@ -81,6 +81,8 @@ def main(argv=None) -> int:
     a.add_argument("--work", type=Path, required=True)
     a.add_argument("--split", default="select", choices=["select", "val-large", "val"])
     a.add_argument("--draws", type=int, default=500)
+    a.add_argument("--modes", nargs="+", default=[str(m) for m in MODES], choices=[str(m) for m in MODES],
+                   help="weight levels to write and score (default all)")
     a.add_argument("--isa-cap", nargs="*", default=[], help="also check each file on OpenVINO under these "
                                                             "ONEDNN_MAX_CPU_ISA caps, e.g. AVX2 AVX512_CORE")
     a.add_argument("--out", type=Path, default=None)
@@ -97,7 +99,8 @@ def main(argv=None) -> int:
     split = SHARED / "coco" / args.split
     for key in args.models:
         log(f"{key}: files ({methods[key]})")
-        files, levels = build(key, methods[key], args.work)
+        modes = [int(m) if m in ("7", "8") else m for m in args.modes]
+        files, levels = build(key, methods[key], args.work, modes)
         log(f"{key}: AP on {args.split}")
         rep = compare(list(files.values()), split / "images", split / "instances.json", backends="onnxruntime",
                       draws=args.draws, threads=1, progress=False, **EVAL)
@@ -105,7 +108,7 @@ def main(argv=None) -> int:
              "ap": {k: r for k, r in zip(files, rep["models"])}}
         for isa in args.isa_cap:
             log(f"{key}: compare-runtimes on OpenVINO under ONEDNN_MAX_CPU_ISA={isa}")
-            m.setdefault("capped", {})[isa] = {k: departing_under_cap(Path(files[k]), isa) for k in map(str, MODES)}
+            m.setdefault("capped", {})[isa] = {k: departing_under_cap(Path(files[k]), isa) for k in map(str, modes)}
         res["models"][key] = m
         atomic_write_text(out, json.dumps(res, indent=1, default=str))
         write_md(res, out.with_suffix(".md"))

@@ -128,8 +128,11 @@ def test_every_target_agrees_with_the_reference_layer_by_layer_on_its_runtime(ca
     bits = default_weight_bits(target)
     place(q[8], path, SIZE, target, bits)  # the target's default levels (the CPU targets: per channel)
     m = onnx.load(str(path))
-    assert check_placement(m, target=target) == []
     meta = {p.key: p.value for p in m.metadata_props}
+    # the CPU placements leave the convs on 1x1 maps in float (at 64x64 the SE convs and the stride-64 head)
+    floats = json.loads(meta["yolov6_edge.float_layers"])
+    assert (floats == []) == (target == "tensorrt")
+    assert check_placement(m, skipped_weights={f + ".weight" for f in floats}, target=target) == []
     assert meta["yolov6_edge.qdq_target"] == target
     assert meta["yolov6_edge.weight_bits"] == ("8" if bits == 8 else "mixed")
     assert meta.get("yolov6_edge.weight_pairing") == (None if target == "tensorrt" else target)
