@@ -37,7 +37,8 @@ def build(key, method, work: Path, modes=MODES) -> dict:
     import torch
 
     from yolov6_edge.export.onnx import export_onnx
-    from yolov6_edge.quant.calibrate import calibrated_model, load_float_model, place
+    from yolov6_edge.quant.calibrate import calibrated_model, load_float_model
+    from yolov6_edge.quant.placement import place
 
     torch.set_num_threads(1)
     d = work / key

@@ -119,7 +119,7 @@ def test_every_target_agrees_with_the_reference_layer_by_layer_on_its_runtime(ca
     from yolov6_edge.quant.runtime_compare import compare_runtimes
     from yolov6_edge.quant.recipe import default_weight_bits
 
-    from yolov6_edge.quant.calibrate import place
+    from yolov6_edge.quant.placement import place
 
     if runtime == "openvino":
         _openvino()

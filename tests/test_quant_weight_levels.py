@@ -196,7 +196,7 @@ def test_an_isa_cap_without_vnni_counts_as_no_vnni(monkeypatch):
 def test_cpu_placements_leave_the_convs_on_1x1_maps_in_float(lite, tmp_path):
     """At 320 those are exactly YOLOv6Lite's squeeze-and-excitation convs; the TensorRT placement keeps them."""
     from yolov6_edge.models import build_model
-    from yolov6_edge.quant.calibrate import place
+    from yolov6_edge.quant.placement import place
     from yolov6_edge.quant.interface import QuantConfig, quantize, set_float
     from yolov6_edge.quant.squeeze_layers import layers_on_1x1
 

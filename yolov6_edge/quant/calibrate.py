@@ -12,9 +12,10 @@ from ..errors import fail
 from ..models import default_input_size
 from .cache import model_hash, read_cache, write_cache
 from .data import images_hash, iter_batches, list_images, num_batches
-from .interface import (CHANNEL_SCALE_MODES, QuantConfig, calibrate, channel_scales, export_qdq, float_layers,
+from .interface import (CHANNEL_SCALE_MODES, QuantConfig, calibrate, channel_scales, float_layers,
                         load_amax, quant_layers, quantize, set_float)
 from .observers import METHODS, VERSION as OBSERVERS_VERSION
+from .placement import place
 
 
 def load_float_model(model_path):
@@ -79,21 +80,6 @@ def pick_method(model, model_path, images, img_size, num, eval_images, eval_ann,
         if best is None or aps[m] > aps[best[0]]:  # ties keep the earlier (cheaper) method
             best = (m, q)
     return best[1], best[0], aps, runtime
-
-
-def place(qmodel, path, img_size, placement, weight_bits) -> dict:
-    """Write the QDQ ONNX of `placement` (tensorrt, openvino, onnxruntime) with its weight levels: 7 or 8
-    bits, or "layer"/"channel" levels safe for that runtime's int16 pairs (weight_levels.py). Returns the
-    levels summary."""
-    from .weight_levels import apply_weight_bits
-
-    if placement != "tensorrt":  # INT8 saves nothing on a 1x1 map and costs requantizations (squeeze_layers.py)
-        from .squeeze_layers import layers_on_1x1
-
-        set_float(qmodel, layers_on_1x1(qmodel, img_size))
-    levels = apply_weight_bits(qmodel, weight_bits, placement if placement != "tensorrt" else None)
-    export_qdq(qmodel, path, img_size=img_size, target=placement)
-    return levels
 
 
 def onnx_ap(qmodel, img_size, target, eval_images, eval_ann, weight_bits=8) -> tuple:

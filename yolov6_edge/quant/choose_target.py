@@ -73,7 +73,7 @@ def choose_cpu_target(qmodel, out_onnx, img_size, threads=1, images=None, iters=
     import onnx
 
     from ..bench import bench_many
-    from .calibrate import place
+    from .placement import place
     from .data import list_images
     from .export import export_float_onnx
     from .interface import strip

@@ -8,7 +8,7 @@ the model's (docs/QUANTIZATION.md, "Lite INT8 speed").
 """
 import torch
 
-from .interface import quant_layers
+from .fake_quant import quant_layers
 
 
 @torch.no_grad()
