@@ -69,7 +69,9 @@ def run(args) -> int:
                                        if isinstance(v, dict)))
     hint = f"; run it with --backend {report['target']}" if report["target"] == "openvino" else ""
     print(f"wrote {report['onnx']} ({report['quantized_layers']} INT8 layers, "
-          f"{len(report['float_layers'])} float; Q/DQ for {report['target']}, {_bits(report)} weights) "
+          f"{len(report['float_layers'])} float" + (f" + {len(report['float_on_1x1'])} on 1x1 maps"
+                                                      if report.get("float_on_1x1") else "")
+          + f"; Q/DQ for {report['target']}, {_bits(report)} weights) "
           f"from {report['num_images']} images ({report['method']}); cache {report['cache']}{hint}")
     if "verdict" in report:
         print(report["message"])
