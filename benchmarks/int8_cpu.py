@@ -1,5 +1,11 @@
 """INT8 on CPU runtimes: is each Q/DQ placement right on the runtime it targets, and faster than float?
 
+The first table is the issue's target table: per model, `--target cpu` (the placement and weight levels it
+picks, its own verdict) against the best float CPU runtime (ONNX Runtime or OpenVINO f32), timed in the same
+interleaved run, with the host's ISA; AP on val-large for YOLOv6Lite. One command writes it:
+
+    python benchmarks/int8_cpu.py --work /tmp/int8            # all five models, results/int8_cpu.{json,md}
+
 For each model it writes the float ONNX and, from one calibration, the QDQ ONNX of every target
 (tensorrt: signed INT8 as today, 8-bit weights; openvino and onnxruntime: the CPU placements, 7-bit weights;
 cpu: the faster right one, chosen by `--target cpu`), plus NNCF's INT8 model (OpenVINO's own quantizer, on
@@ -16,6 +22,10 @@ this workplace) and are timed only, calibrated with max on 32 images.
 
     python benchmarks/int8_cpu.py --work /tmp/int8 [--models lite-s lite-m lite-l yolov6n yolov6s]
         [--threads 1] [--iters 50] [--draws 500] [--out benchmarks/results/int8_cpu.json]
+        [--isa-cap AVX2]   # OpenVINO's oneDNN capped (ONEDNN_MAX_CPU_ISA): a CPU without VNNI emulated for
+                           # OpenVINO only (ONNX Runtime keeps this CPU's kernels): right for correctness and
+                           # AP, not for speed against ONNX Runtime
+NNCF rows appear where nncf is installed.
 """
 import argparse
 import json
@@ -82,6 +92,14 @@ def nncf_int8(float_onnx: Path, out: Path, images, size) -> Path:
     return out
 
 
+def has_nncf() -> bool:
+    try:
+        import nncf  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def build_files(key, work: Path, threads, quick=False) -> dict:
     """{label: (path, runtime)} for one model, plus what the calibration chose."""
     from yolov6_edge.export.onnx import export_onnx
@@ -125,10 +143,14 @@ def build_files(key, work: Path, threads, quick=False) -> dict:
             report["cpu_choice"] = r.get("cpu_choice")
             report["cpu_target"] = r["target"]
             report["cpu_weight_bits"] = r["weight_bits"]
-    log(f"{key}: NNCF")
-    calib = list_images(recipe.images, recipe.num)
-    files["nncf"] = (nncf_int8(files["float"][0], d / "int8_nncf.onnx", calib, size), "openvino")
-    files["nncf ORT"] = (files["nncf"][0], "onnxruntime")
+            report["cpu_weight_levels"] = r.get("weight_levels")
+            report["cpu_verdict"] = {k: r.get(k) for k in ("verdict", "message", "float_runtime", "float_p50_ms",
+                                                           "int8_p50_ms", "ap_float", "ap_int8", "ap_budget")}
+    if has_nncf():
+        log(f"{key}: NNCF")
+        calib = list_images(recipe.images, recipe.num)
+        files["nncf"] = (nncf_int8(files["float"][0], d / "int8_nncf.onnx", calib, size), "openvino")
+        files["nncf ORT"] = (files["nncf"][0], "onnxruntime")
     return files, report, size
 
 
@@ -201,6 +223,50 @@ def speedup(r: float) -> str:
     return f"{r:.2f}x faster" if r >= 1 else f"{1 / r:.2f}x slower"
 
 
+# the issue's targets: `--target cpu` against the best float CPU runtime, by model family and host kind
+TARGET_SPEEDUP = {"lite": {True: 1.2, False: 1.0}, "dense": {True: 1.5, False: 1.5}}
+AP_BUDGET = 1.0
+
+
+def target_table(res) -> list:
+    """Per model: best float runtime vs `--target cpu`, speedup against the target for this host, AP."""
+    from yolov6_edge.host import NO_VNNI_CAPS, has_vnni
+
+    cap = res.get("isa_cap")
+    vnni = has_vnni(res.get("host", {}).get("cpu_flags", [])) and (cap or "").upper() not in NO_VNNI_CAPS
+    lines = ["## Targets: `--target cpu` against the best float CPU runtime, side by side in one run", "",
+             f"Host: {res.get('host', {}).get('processor')}, {'with' if vnni else 'without'} VNNI"
+             + (f" (OpenVINO capped to ONEDNN_MAX_CPU_ISA={cap}; ONNX Runtime uncapped, so speed ratios are not "
+                "those of a real CPU without VNNI)" if cap else "")
+             + f". Speed target: Lite {TARGET_SPEEDUP['lite'][vnni]}x, YOLOv6-N/S {TARGET_SPEEDUP['dense'][vnni]}x; "
+             f"AP within {AP_BUDGET} of float on val-large.", "",
+             "| model | best float (runtime) ms | `--target cpu` ms (placement, weights) | speedup | target | "
+             "AP float -> INT8 (95% interval) | met | `--target cpu` verdict |", "|---|---|---|---|---|---|---|---|"]
+    for key, m in res["models"].items():
+        rows = m["speed"]["rows"]
+        if "int8 cpu" not in rows:
+            continue
+        floats = {"onnxruntime": rows["float"]["p50_ms"], "openvino f32": rows["float OV"]["p50_ms"]}
+        best = min(floats, key=floats.get)
+        cpu = rows["int8 cpu"]["p50_ms"]
+        speed = floats[best] / cpu
+        want = TARGET_SPEEDUP["lite" if key in LITE else "dense"][vnni]
+        c = m["calibration"]
+        acc = m.get("accuracy", {})
+        ap = "-"
+        ap_ok = True
+        if "int8 cpu" in acc:
+            f, i = acc["float"], acc["int8 cpu"]
+            lo, hi = i["diff_95"]
+            ap = f"{f['AP']:.2f} -> {i['AP']:.2f} ({i['diff']:+.2f}, [{lo:+.2f}, {hi:+.2f}])"
+            ap_ok = i["diff"] >= -AP_BUDGET
+        v = (c.get("cpu_verdict") or {}).get("verdict") or "-"
+        lines.append(f"| {key} {m['size'][0]} | {floats[best]:.2f} ({best}) | {cpu:.2f} ({c.get('cpu_target')}, "
+                     f"{c.get('cpu_weight_bits')}) | {speed:.2f}x | {want}x | {ap} | "
+                     f"{'yes' if speed >= want and ap_ok else 'no'} | {v} |")
+    return lines
+
+
 def write_md(res, out: Path):
     host = res["host"]
     lines = ["# INT8 on CPU runtimes (benchmarks/int8_cpu.py)", "",
@@ -212,6 +278,7 @@ def write_md(res, out: Path):
              f"{res['versions']}. OpenVINO's CPU plugin offers {', '.join(res.get('openvino_capabilities', []))} "
              "here" + (" (no BF16: there is no OpenVINO bf16 row)" if "BF16" not in
                        res.get("openvino_capabilities", ["BF16"]) else "") + ".", "",
+             *target_table(res), "",
              "## Speed (p50 ms; ratio to ONNX Runtime float in brackets)", "",
              "| model | ORT float | OpenVINO f32 | OpenVINO bf16 | ORT, tensorrt placement | "
              "ORT, onnxruntime placement | OpenVINO, openvino placement | `--target cpu` (picks, weight bits) | "
@@ -274,8 +341,12 @@ def main(argv=None) -> int:
     a.add_argument("--quick", action="store_true",
                    help="with --no-accuracy: calibrate YOLOv6Lite with mse on 32 images instead of the recipe")
     a.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "int8_cpu.json")
+    a.add_argument("--isa-cap", default=None, help="run OpenVINO with ONEDNN_MAX_CPU_ISA set (e.g. AVX2)")
     args = a.parse_args(argv)
-    import nncf
+    if args.isa_cap and os.environ.get("ONEDNN_MAX_CPU_ISA") != args.isa_cap:
+        # oneDNN reads the cap once, when OpenVINO first loads it: start again with it in the environment
+        os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *(argv or sys.argv[1:])],
+                  dict(os.environ, ONEDNN_MAX_CPU_ISA=args.isa_cap))
     import onnxruntime
     import openvino
 
@@ -286,12 +357,14 @@ def main(argv=None) -> int:
     res.update(command="python benchmarks/int8_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                openvino_capabilities=list(caps),
                date=time.strftime("%Y-%m-%d"), threads=args.threads,
-               versions=f"onnxruntime {onnxruntime.__version__}, openvino {openvino.get_version().split('-')[0]}, "
-                        f"nncf {nncf.__version__}")
+               isa_cap=args.isa_cap,
+               versions=f"onnxruntime {onnxruntime.__version__}, openvino {openvino.get_version().split('-')[0]}"
+                        + (f", nncf {__import__('nncf').__version__}" if has_nncf() else ""))
     for key in args.models:
         files, report, size = build_files(key, args.work, args.threads, args.quick)
         m = {"size": list(size), "calibration": {k: report.get(k) for k in (
-            "method", "float_layers", "method_ap", "cpu_target", "cpu_choice", "weight_bits", "cpu_weight_bits")}}
+            "method", "float_layers", "method_ap", "cpu_target", "cpu_choice", "weight_bits", "cpu_weight_bits",
+            "cpu_weight_levels", "cpu_verdict")}}
         m["command"], m["date"] = res["command"], res["date"]
         m["correctness"] = correctness(files, key)
         log(f"{key}: timing")

@@ -32,9 +32,11 @@ def test_lite_recipe_loads_and_its_qat_is_the_default_qat():
 def test_command_line_flags_override_the_recipe_file_for_calibrate_and_qat():
     for command in ("calibrate", "qat"):
         r = recipe_from_args(_args(command, "--recipe", str(LITE), "--num", "7", "--target", "openvino"))
-        assert (r.num, r.target, r.bits, r.method) == (7, "openvino", 7, "auto")
+        assert (r.num, r.target, r.bits, r.method) == (7, "openvino", "channel", "auto")
         r = recipe_from_args(_args(command, "--recipe", str(LITE), "--weight-bits", "8", "--target", "cpu"))
         assert (r.target, r.bits, r.num) == ("cpu", 8, 160)
+        r = recipe_from_args(_args(command, "--recipe", str(LITE), "--weight-bits", "layer", "--target", "openvino"))
+        assert r.bits == "layer"
     defaults = recipe_from_args(_args("calibrate", "--images", "d"))
     assert (defaults.num, defaults.method, defaults.target, defaults.images) == (512, "mse", "tensorrt", "d")
     q = QuantRecipe.load(None, qat_epochs=3, qat_weight_bound=1.0).qat
@@ -48,7 +50,7 @@ def test_command_line_flags_override_the_recipe_file_for_calibrate_and_qat():
     ("colour: red\n", "unknown recipe setting 'colour'"),
     ("qat:\n  epoch: 3\n", "unknown recipe setting 'qat.epoch'"),
     ("num: 0\n", "num must be a whole number >= 1"),
-    ("weight_bits: 4\n", "7 or 8"),
+    ("weight_bits: 4\n", "7, 8, layer or channel"),
     ("img_size: [320]\n", "img_size"),
     ("- a\n- b\n", "mapping"),
 ])

@@ -119,16 +119,23 @@ def test_every_target_agrees_with_the_reference_layer_by_layer_on_its_runtime(ca
     from yolov6_edge.quant.runtime_compare import compare_runtimes
     from yolov6_edge.quant.recipe import default_weight_bits
 
+    from yolov6_edge.quant.placement import place
+
     if runtime == "openvino":
         _openvino()
     q, imgs = calibrated
     path = tmp_path / f"{target}.onnx"
-    export_qdq(q[default_weight_bits(target)], path, img_size=SIZE, target=target)
+    bits = default_weight_bits(target)
+    place(q[8], path, SIZE, target, bits)  # the target's default levels (the CPU targets: per channel)
     m = onnx.load(str(path))
-    assert check_placement(m, target=target) == []
     meta = {p.key: p.value for p in m.metadata_props}
+    # the CPU placements leave the convs on 1x1 maps in float (at 64x64 the SE convs and the stride-64 head)
+    floats = json.loads(meta["yolov6_edge.float_layers"])
+    assert (floats == []) == (target == "tensorrt")
+    assert check_placement(m, skipped_weights={f + ".weight" for f in floats}, target=target) == []
     assert meta["yolov6_edge.qdq_target"] == target
-    assert meta["yolov6_edge.weight_bits"] == str(default_weight_bits(target))
+    assert meta["yolov6_edge.weight_bits"] == ("8" if bits == 8 else "mixed")
+    assert meta.get("yolov6_edge.weight_pairing") == (None if target == "tensorrt" else target)
     rep = compare_runtimes(path, imgs, backends=[runtime], num=2, progress=False)
     assert len(rep.layers) == 154
     assert rep.departing(runtime) == [], [r.to_dict() for r in rep.departing(runtime)][:3]
@@ -181,7 +188,8 @@ def test_onnxruntime_placement_fuses_qlinearconv(tmp_path):
 
 
 def test_cpu_target_times_both_placements_and_keeps_a_right_one(calibrated, tmp_path):
-    from yolov6_edge.quant.choose_target import choose_cpu_target
+    """The real path: both placements checked and timed against float on ORT and OpenVINO f32, interleaved."""
+    from yolov6_edge.quant.choose_target import choose_cpu_target, verdict
 
     _openvino()
     q, imgs = calibrated
@@ -191,9 +199,19 @@ def test_cpu_target_times_both_placements_and_keeps_a_right_one(calibrated, tmp_
     assert set(cands) == {"openvino", "onnxruntime"}
     assert all(c["departing"] == 0 and c["p50_ms"] > 0 for c in cands.values())
     assert rep["target"] == min(cands, key=lambda t: cands[t]["p50_ms"])
+    floats = rep["cpu_choice"]["float"]
+    assert set(floats) == {"onnxruntime", "openvino"} and all(f["p50_ms"] > 0 for f in floats.values())
+    assert rep["float_p50_ms"] == min(f["p50_ms"] for f in floats.values())
+    assert rep["int8_p50_ms"] == cands[rep["target"]]["p50_ms"]
+    assert rep["ap_float"] is None and rep["ap_int8"] is None  # no labelled images given
+    # the verdict is the rule applied to what was measured (which way it goes depends on this machine)
+    assert rep["verdict"] == verdict(rep["float_p50_ms"], cands)["verdict"]
+    assert rep["verdict"] == ("int8" if rep["int8_p50_ms"] < rep["float_p50_ms"] else "float")
+    assert ("deploy the INT8 file" in rep["message"]) == (rep["verdict"] == "int8")
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert meta["yolov6_edge.qdq_target"] == rep["target"]
-    assert json.loads(meta["yolov6_edge.cpu_choice"])["chosen"] == rep["target"]
+    recorded = json.loads(meta["yolov6_edge.cpu_choice"])
+    assert recorded["chosen"] == rep["target"] and recorded["verdict"] == rep["verdict"]
 
 
 def test_tensorrt_build_refuses_a_cpu_placement(calibrated, tmp_path):
@@ -226,15 +244,16 @@ def test_cli_compare_runtimes_reports_and_exits_by_verdict(calibrated, tmp_path,
 
 
 def test_cpu_target_takes_8_bit_weights_only_where_the_cpu_has_vnni():
-    # --target cpu is about this machine: VNNI accumulates u8 x s8 in 32 bits, so 8-bit weights cannot saturate
+    # --target cpu is about this machine: VNNI accumulates u8 x s8 in 32 bits, so 8-bit weights cannot saturate;
+    # without it, per-channel levels that keep every int16 pair sum safe (weight_levels.py)
     from yolov6_edge.quant.recipe import default_weight_bits
 
     assert default_weight_bits("cpu", flags=["avx2", "avx512f", "avx512_vnni"]) == 8
     assert default_weight_bits("cpu", flags=["avx2", "avx_vnni"]) == 8
-    assert default_weight_bits("cpu", flags=["avx", "avx2"]) == 7
+    assert default_weight_bits("cpu", flags=["avx", "avx2"]) == "channel"
     # the portable CPU targets and TensorRT do not depend on the machine that writes the file
     for flags in (["avx2"], ["avx512_vnni"]):
-        assert default_weight_bits("openvino", flags=flags) == 7
-        assert default_weight_bits("onnxruntime", flags=flags) == 7
+        assert default_weight_bits("openvino", flags=flags) == "channel"
+        assert default_weight_bits("onnxruntime", flags=flags) == "channel"
         assert default_weight_bits("tensorrt", flags=flags) == 8
-    assert default_weight_bits("cpu") == (8 if has_vnni() else 7)
+    assert default_weight_bits("cpu") == (8 if has_vnni() else "channel")

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from . import __version__, arguments
 from .errors import Yolov6EdgeError, fail
-from .host import cpu_flags, cpu_name
+from .host import cpu_flags, cpu_name, onednn_isa_cap
 from .onnx_contract import MAX_INPUT_VALUES  # one call's input blob: 8 GiB of float32
 
 IMAGE_SHAPE = (480, 640)  # a typical camera frame, letterboxed to the model's input size
@@ -171,7 +171,7 @@ def _report(model, backend, warmup, iters, image_shape, cuda_graph) -> dict:
 
 def _host() -> dict:
     return {"machine": platform.machine(), "processor": cpu_name(), "cpu_flags": cpu_flags(),
-            "python": platform.python_version(), "yolov6_edge": __version__}
+            "onednn_max_cpu_isa": onednn_isa_cap(), "python": platform.python_version(), "yolov6_edge": __version__}
 
 
 def _row(mode, batch, samples):

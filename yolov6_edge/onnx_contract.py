@@ -17,7 +17,8 @@ LAYOUT_RAW, LAYOUT_E2E = "boxes_xyxy+scores", "end2end"
 # metadata keys beyond the plain ones (model_name, names, input_size, strides, layout, precision, batch, nms)
 FORMAT_KEY = "yolov6_edge.format_version"
 QDQ_TARGET_KEY = "yolov6_edge.qdq_target"      # INT8 files: the runtime whose fusion the Q/DQ placement follows
-WEIGHT_BITS_KEY = "yolov6_edge.weight_bits"    # INT8 files: 8, or 7 for CPU kernels that saturate 8-bit weights
+WEIGHT_BITS_KEY = "yolov6_edge.weight_bits"    # INT8 files: 8, 7, or mixed (per-channel levels, quant/weight_levels.py)
+WEIGHT_PAIRING_KEY = "yolov6_edge.weight_pairing"  # mixed levels: the runtime whose int16 weight pairs they respect
 FLOAT_LAYERS_KEY = "yolov6_edge.float_layers"  # INT8 files: layers left in float (JSON list)
 CPU_CHOICE_KEY = "yolov6_edge.cpu_choice"      # calibrate --target cpu: what was measured to choose the target
 # A dynamic-batch file accepts any batch; we still feed it in chunks so memory stays bounded.

@@ -30,7 +30,13 @@ def register(subparsers, name):
     p.add_argument("--batch", type=positive_int, default=None,
                    help=f"calibration batch size (default {DEFAULTS.batch})")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="with --target cpu: inference threads the two placements are timed with (default 1)")
+                   help="with --target cpu: inference threads the placements and float are timed with (default 1)")
+    p.add_argument("--ap-budget", type=float, default=None,
+                   help="with --target cpu and --eval-images/--eval-ann: an INT8 file more than this many AP under "
+                        "the float model is not worth deploying (default 1.0)")
+    p.add_argument("--fail-if-not-better", action="store_true",
+                   help="with --target cpu: exit with status 1 when the verdict is to deploy float (no INT8 file "
+                        "faster than float here, or all miss the AP budget); the INT8 file is still written")
     return p
 
 
@@ -43,7 +49,9 @@ def run(args) -> int:
     recipe = recipe_from_args(args, percentile=args.percentile, skip=args.skip, max_ap_drop=args.max_ap_drop,
                               eval_images=str(args.eval_images) if args.eval_images else None,
                               eval_ann=str(args.eval_ann) if args.eval_ann else None, batch=args.batch,
-                              threads=args.threads)
+                              threads=args.threads, ap_budget=args.ap_budget)
+    if args.fail_if_not_better and recipe.target != "cpu":
+        raise fail(args.model, "--fail-if-not-better needs --target cpu (it judges INT8 against float on this CPU)")
     if recipe.skip == "auto" and (recipe.max_ap_drop is None or not recipe.eval_images or not recipe.eval_ann):
         raise fail(args.model, "--skip auto needs --max-ap-drop, --eval-images and --eval-ann")
     check_files(quant_inputs(args.model, recipe.images, recipe.eval_ann, recipe.skip, eval_images=recipe.eval_images,
@@ -56,10 +64,27 @@ def run(args) -> int:
               ", ".join(f"{m} {ap:.2f}" for m, ap in report["method_ap"].items()) + f"; picked {report['method']}")
     if "cpu_choice" in report:
         c = report["cpu_choice"]["candidates"]
-        print("--target cpu: " + "; ".join(f"{t} {v['p50_ms']:.2f} ms" if "p50_ms" in v else f"{t} skipped "
-                                           f"({v['skipped']})" for t, v in c.items()) + f"; picked {report['target']}")
+        print("--target cpu candidates: " + "; ".join(
+            f"{t} {v['p50_ms']:.2f} ms" + (f", AP {v['ap']:.2f}" if v.get("ap") is not None else "")
+            if "p50_ms" in v else f"{t} skipped ({v['skipped']})" for t, v in c.items())
+              + "; float " + ", ".join(f"{r} {v['p50_ms']:.2f} ms" for r, v in report["cpu_choice"]["float"].items()
+                                       if isinstance(v, dict)))
     hint = f"; run it with --backend {report['target']}" if report["target"] == "openvino" else ""
     print(f"wrote {report['onnx']} ({report['quantized_layers']} INT8 layers, "
-          f"{len(report['float_layers'])} float; Q/DQ for {report['target']}, {report['weight_bits']}-bit weights) "
+          f"{len(report['float_layers'])} float" + (f" + {len(report['float_on_1x1'])} on 1x1 maps"
+                                                      if report.get("float_on_1x1") else "")
+          + f"; Q/DQ for {report['target']}, {_bits(report)} weights) "
           f"from {report['num_images']} images ({report['method']}); cache {report['cache']}{hint}")
+    if "verdict" in report:
+        print(report["message"])
+        if args.fail_if_not_better and report["verdict"] != "int8":
+            return 1
     return 0
+
+
+def _bits(report) -> str:
+    levels = report.get("weight_levels") or {}
+    if "channels" in levels:
+        return (f"{report['weight_bits']} levels ({levels['channels_8bit']} of {levels['channels']} output channels "
+                f"8-bit, mean qmax {levels['mean_qmax']:g}, safe for {levels['weight_pairing']}'s int16 pairs)")
+    return f"{report['weight_bits']}-bit"

@@ -93,6 +93,12 @@ def run(args) -> int:
     qmodel = calibrated_model(model, args.model, recipe.images, size, recipe.num, method, cache=cache,
                               batch=recipe.batch, channel_scale=recipe.channel_scale, weight_bits=recipe.bits)
     set_float(qmodel, parse_skip(recipe.skip, qmodel, args.model), only=True)
+    if recipe.bits in ("layer", "channel"):
+        # train on the levels the file will have (re-derived from the trained weights when it is written)
+        from ..quant.choose_target import pairing_for
+        from ..quant.weight_levels import apply_weight_bits
+
+        apply_weight_bits(qmodel, recipe.bits, pairing_for(recipe.target))
     batches = qat_batches(qmodel, size, recipe.batch, model.num_classes, recipe.images, args.labels, q.augment,
                           q.seed)
     score, scores = None, []
@@ -106,7 +112,8 @@ def run(args) -> int:
                   learn_amax=q.amax_lr > 0, optimizer=q.optimizer, layer_weight=q.layer_weight,
                   learn_channel_scale=q.learn_channel_scale, seed=q.seed, score=score,
                   score_every=args.eval_every, score_log=scores, weight_bound=q.weight_bound)
-    placed = export_for_target(qmodel, args.output, size, recipe.target, recipe.threads, recipe.images)
+    placed = export_for_target(qmodel, args.output, size, recipe.target, recipe.threads, recipe.images, recipe.bits,
+                               recipe)
     report = {"model": str(args.model), "images": str(recipe.images), "labels": str(args.labels or ""),
               "num_images": len(qmodel.calib_paths), "method": method, "epochs": q.epochs, "lr": q.lr,
               "weight_bound": f"{q.weight_bound:g}",

@@ -33,9 +33,22 @@ def add_calibration_inputs(p, images_help: str, num_default: int, num_help: str,
                        help="runtime the Q/DQ placement is for (default tensorrt): tensorrt (signed INT8, zero "
                             "points 0), openvino, onnxruntime, or cpu (writes the faster of the two CPU "
                             "placements that agrees with the reference on this machine); docs/QUANTIZATION.md")
-        p.add_argument("--weight-bits", type=int, default=None, choices=[7, 8],
-                       help="weight bits (default 8 for tensorrt; 7 for openvino/onnxruntime, whose INT8 kernels "
-                            "saturate 8-bit weights on CPUs without VNNI; for cpu, 8 where this CPU has VNNI)")
+        p.add_argument("--weight-bits", type=_weight_bits, default=None, metavar="{7,8,layer,channel}",
+                       help="weight bits (default 8 for tensorrt). On x86 CPUs without VNNI the CPU runtimes sum "
+                            "pairs of u8 x s8 products in int16, which 8-bit weights can saturate: layer gives 8 "
+                            "bits to every conv whose pairs cannot, 7 to the rest; channel (default for "
+                            "openvino/onnxruntime, and for cpu where this CPU lacks VNNI) does it per output "
+                            "channel with 63-127 levels; cpu takes 8 where this CPU has VNNI")
+
+
+def _weight_bits(value):
+    if value in ("7", "8"):
+        return int(value)
+    if value in ("layer", "channel"):
+        return value
+    import argparse
+
+    raise argparse.ArgumentTypeError(f"expected 7, 8, layer or channel, not {value!r}")
 
 
 def recipe_from_args(args, **extra):

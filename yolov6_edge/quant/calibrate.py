@@ -13,9 +13,10 @@ from ..errors import fail
 from ..models import default_input_size
 from .cache import model_hash, read_cache, write_cache
 from .data import images_hash, iter_batches, list_images, num_batches
-from .interface import (CHANNEL_SCALE_MODES, QuantConfig, calibrate, channel_scales, export_qdq, load_amax,
-                        quant_layers, quantize, set_float)
+from .interface import (CHANNEL_SCALE_MODES, QuantConfig, calibrate, channel_scales, float_layers,
+                        load_amax, quant_layers, quantize, set_float)
 from .observers import METHODS, VERSION as OBSERVERS_VERSION
+from .placement import place
 
 
 def load_float_model(model_path):
@@ -77,13 +78,13 @@ def pick_method(model, model_path, images, img_size, num, eval_images, eval_ann,
         q = calibrated_model(model, model_path, images, img_size, num, m, percentile,
                              method_cache(cache, m) if cache else None, recalibrate, batch, channel_scale,
                              weight_bits)
-        aps[m], runtime = onnx_ap(q, img_size, target, eval_images, eval_ann)
+        aps[m], runtime = onnx_ap(q, img_size, target, eval_images, eval_ann, weight_bits)
         if best is None or aps[m] > aps[best[0]]:  # ties keep the earlier (cheaper) method
             best = (m, q)
     return best[1], best[0], aps, runtime
 
 
-def onnx_ap(qmodel, img_size, target, eval_images, eval_ann) -> tuple:
+def onnx_ap(qmodel, img_size, target, eval_images, eval_ann, weight_bits=8) -> tuple:
     """(AP, runtime) of `qmodel` written as the QDQ ONNX of `target` and run on that target's CPU runtime
     (tensorrt: ONNX Runtime; cpu: OpenVINO where installed, else ONNX Runtime)."""
     import tempfile
@@ -97,7 +98,7 @@ def onnx_ap(qmodel, img_size, target, eval_images, eval_ann) -> tuple:
     runtime = "onnxruntime" if placement == "tensorrt" else placement
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "candidate.onnx"
-        export_qdq(qmodel, path, img_size=img_size, target=placement)
+        place(qmodel, path, img_size, placement, weight_bits)
         ap = evaluate(path, eval_images, eval_ann, progress=False, backend=runtime)["AP"]
     return float(ap), runtime
 
@@ -208,18 +209,24 @@ def calibrate_to_qdq(model_path, images, out_onnx, recipe=None, cache=None, reca
     else:
         float_names = parse_skip(r.skip, qmodel, model_path)
     set_float(qmodel, float_names, only=True)
-    report.update(export_for_target(qmodel, out_onnx, img_size, r.target, r.threads, r.images))
+    report.update(export_for_target(qmodel, out_onnx, img_size, r.target, r.threads, r.images, r.bits, r))
+    placed_float = float_layers(qmodel)  # the chosen ones, and for the CPU placements the convs on 1x1 maps
     report.update(onnx=str(out_onnx), float_layers=float_names,
-                  quantized_layers=len(quant_layers(qmodel)) - len(float_names))
+                  float_on_1x1=sorted(set(placed_float) - set(float_names)),
+                  quantized_layers=len(quant_layers(qmodel)) - len(placed_float))
     atomic_write_text(out_onnx.with_suffix(".quant.json"), json.dumps(report, indent=1))
     return report
 
 
-def export_for_target(qmodel, out_onnx, img_size, target, threads=1, images=None) -> dict:
-    """Write the QDQ ONNX for `target`; for "cpu", measure both CPU placements and keep the faster right one."""
+def export_for_target(qmodel, out_onnx, img_size, target, threads=1, images=None, weight_bits=8,
+                      recipe=None) -> dict:
+    """Write the QDQ ONNX for `target`; for "cpu", measure the CPU placements against float and keep the
+    faster right one (choose_target.py). recipe: its eval_images/eval_ann/ap_budget serve --target cpu."""
     if target != "cpu":
-        export_qdq(qmodel, out_onnx, img_size=img_size, target=target)
-        return {"target": target}
+        return {"target": target, "weight_levels": place(qmodel, out_onnx, img_size, target, weight_bits)}
     from .choose_target import choose_cpu_target
 
-    return choose_cpu_target(qmodel, out_onnx, img_size, threads=threads, images=images)
+    r = recipe
+    return choose_cpu_target(qmodel, out_onnx, img_size, threads=threads, images=images, weight_bits=weight_bits,
+                             eval_images=r.eval_images if r else None, eval_ann=r.eval_ann if r else None,
+                             ap_budget=r.ap_budget if r else 1.0)

@@ -15,10 +15,11 @@ import torch
 from onnx import numpy_helper
 
 from ..atomic import atomic_path
-from ..onnx_contract import (FLOAT_LAYERS_KEY, QDQ_TARGET_KEY, WEIGHT_BITS_KEY, standard_metadata, update_props,
-                             write_props)
+from ..onnx_contract import (FLOAT_LAYERS_KEY, QDQ_TARGET_KEY, WEIGHT_BITS_KEY, WEIGHT_PAIRING_KEY,
+                             standard_metadata, update_props, write_props)
 from .fake_quant import quant_layers, strip
 from .qdq import ConvQuant, insert_qdq
+from .weight_levels import file_weight_bits
 
 
 def _digest(a: np.ndarray) -> str:
@@ -99,8 +100,12 @@ def qdq_specs(qmodel, onnx_model) -> tuple:
             specs[init] = ConvQuant(float(m.input_quantizer.amax), m.weight_quantizer.amax.cpu().numpy(),
                                     m.inverse_channel_scale().detach().cpu().numpy() if scaled else None,
                                     m.effective_weight().detach().cpu().numpy() if scaled else None,
-                                    m.weight_quantizer.qmax)
+                                    _levels(m.weight_quantizer.qmax))
     return specs, names
+
+
+def _levels(qmax):
+    return qmax.cpu().numpy() if hasattr(qmax, "cpu") else qmax
 
 
 def export_qdq_onnx(qmodel, path, img_size, residual=True, opset=17, target="tensorrt"):
@@ -125,10 +130,11 @@ def export_qdq_onnx(qmodel, path, img_size, residual=True, opset=17, target="ten
                 raise
     insert_qdq(m, specs, residual=residual)
     apply_target(m, target)
-    bits = {int(mm.weight_quantizer.qmax) for mm in quant_layers(qmodel).values() if mm.quantized}
-    update_props(m, {"precision": "int8-qdq", QDQ_TARGET_KEY: target,
-                     WEIGHT_BITS_KEY: str(8 if bits <= {127} else 7),
-                     FLOAT_LAYERS_KEY: sorted(n for n, mm in quant_layers(qmodel).items() if not mm.quantized)})
+    changes = {"precision": "int8-qdq", QDQ_TARGET_KEY: target, WEIGHT_BITS_KEY: file_weight_bits(qmodel),
+               FLOAT_LAYERS_KEY: sorted(n for n, mm in quant_layers(qmodel).items() if not mm.quantized)}
+    if getattr(qmodel, "weight_pairing", None):  # mixed levels: safe for this runtime's int16 pairs
+        changes[WEIGHT_PAIRING_KEY] = qmodel.weight_pairing
+    update_props(m, changes)
     onnx.checker.check_model(m)
     with atomic_path(path) as tmp:
         onnx.save(m, str(tmp))

@@ -4,7 +4,8 @@
 torch.fake_quantize_per_*_affine, whose gradient is the straight-through estimator, so the same module
 serves calibration, evaluation and QAT. Scales are symmetric: scale = amax / 127, zero point 0, the range
 [-128, 127] of ONNX QuantizeLinear / TensorRT INT8. Weights may use fewer levels (`qmax` 63: 7-bit weights,
-for CPU INT8 kernels that would otherwise saturate, quant/targets.py).
+for CPU INT8 kernels that would otherwise saturate, quant/targets.py), per layer or per output channel
+(`qmax` a vector: weight_levels.py).
 """
 import copy
 
@@ -18,10 +19,14 @@ from .observers import make_observer
 QMIN, QMAX = -128, 127
 
 
-def weight_qmax(bits: int) -> int:
-    """Largest code of symmetric `bits`-bit weights: 127 for 8, 63 for 7."""
-    if bits not in (7, 8):
-        raise ValueError(f"weight bits must be 7 or 8, not {bits!r}")
+def weight_qmax(bits) -> int:
+    """Largest code of symmetric `bits`-bit weights: 127 for 8, 63 for 7. The per-layer / per-channel modes
+    ("layer", "channel") start at 8 bits; the levels are set for the runtime when the file is placed
+    (weight_levels.py)."""
+    if bits in ("layer", "channel"):
+        return QMAX
+    if bits not in (7, 8) or isinstance(bits, bool):
+        raise ValueError(f"weight bits must be 7, 8, layer or channel, not {bits!r}")
     return 2 ** (bits - 1) - 1
 
 
@@ -65,9 +70,25 @@ class TensorQuantizer(nn.Module):
         if on != self.learnable and self.calibrated:
             _buffer_to_parameter(self, "amax", on)
 
+    @property
+    def per_channel_levels(self) -> bool:
+        return isinstance(self.qmax, torch.Tensor)
+
+    def set_qmax(self, qmax) -> None:
+        """Largest code: an int (every channel) or, for a per-channel quantizer, one value per channel."""
+        q = np.asarray(qmax)
+        if q.ndim and self.axis is None:
+            raise ValueError("per-channel levels need a per-channel quantizer")
+        if q.ndim and np.all(q == q.reshape(-1)[0]):
+            q = q.reshape(-1)[0]
+        if np.any(q < 1) or np.any(q > QMAX) or np.any(q != np.rint(q)):
+            raise ValueError(f"qmax must be whole numbers in [1, {QMAX}], got {qmax!r}")
+        self.qmax = torch.as_tensor(q.astype(np.float32)) if q.ndim else int(q)
+
     def scale(self) -> torch.Tensor:
         # an all-zero tensor (e.g. a dead channel) gets a tiny scale instead of a division by zero
-        return torch.clamp(self.amax.float(), min=1e-8) / self.qmax
+        qmax = self.qmax.to(self.amax.device) if self.per_channel_levels else self.qmax
+        return torch.clamp(self.amax.float(), min=1e-8) / qmax
 
     def forward(self, x):
         if self.observer is not None:
@@ -81,7 +102,9 @@ class TensorQuantizer(nn.Module):
         if self.axis is None:
             return torch.fake_quantize_per_tensor_affine(x, float(scale), 0, -self.qmax - 1, self.qmax)
         zero = torch.zeros(scale.numel(), dtype=torch.int32, device=x.device)
-        return torch.fake_quantize_per_channel_affine(x, scale, zero, self.axis, -self.qmax - 1, self.qmax)
+        # per-channel levels: each channel's codes stay within +-qmax_c because its amax is its max |w|
+        qmax = QMAX if self.per_channel_levels else self.qmax
+        return torch.fake_quantize_per_channel_affine(x, scale, zero, self.axis, -qmax - 1, qmax)
 
 
 def _buffer_to_parameter(module: nn.Module, name: str, on: bool) -> None:

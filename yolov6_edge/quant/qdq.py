@@ -27,16 +27,16 @@ LAYOUT_OPS = ("Reshape", "Transpose")
 class ConvQuant(NamedTuple):
     """How one Conv is quantized: activation amax (per tensor) and weight amax (per output channel); for a
     channel-scaled depthwise Conv also the input multiplier 1/a ([1, C, 1, 1]) and the weight times a;
-    weight_qmax 63 for 7-bit weights."""
+    weight_qmax 63 for 7-bit weights, or one value per output channel (quant/weight_levels.py)."""
     act_amax: float
     weight_amax: np.ndarray
     input_multiplier: Optional[np.ndarray] = None
     scaled_weight: Optional[np.ndarray] = None
-    weight_qmax: float = QMAX
+    weight_qmax: object = QMAX  # a number, or an array with one per output channel
 
 
 def _scale_init(name, amax, qmax=QMAX):
-    scale = np.maximum(np.asarray(amax, np.float32), 1e-8) / np.float32(qmax)
+    scale = np.maximum(np.asarray(amax, np.float32), 1e-8) / np.asarray(qmax, np.float32)
     return numpy_helper.from_array(scale.astype(np.float32), name)
 
 
@@ -48,7 +48,9 @@ def _snap_to_grid(init, amax, qmax) -> None:
     within float error of a half step the other way, and every output of that channel would be off.
     """
     w = numpy_helper.to_array(init).astype(np.float32)
-    scale = numpy_helper.to_array(_scale_init("s", amax, qmax)).reshape(-1, *([1] * (w.ndim - 1)))
+    shape = (-1, *([1] * (w.ndim - 1)))
+    scale = numpy_helper.to_array(_scale_init("s", amax, qmax)).reshape(shape)
+    qmax = np.asarray(qmax, np.float32).reshape(shape) if np.ndim(qmax) else qmax
     q = np.clip(np.rint(w / scale), -qmax - 1, qmax)
     init.CopyFrom(numpy_helper.from_array((q * scale).astype(np.float32), init.name))
 

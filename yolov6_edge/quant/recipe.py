@@ -24,13 +24,17 @@ PATH_FIELDS = ("images", "eval_images", "eval_ann")
 TARGETS = ("tensorrt", "openvino", "onnxruntime")
 TARGET_CHOICES = TARGETS + ("cpu",)  # cpu: the faster correct one of openvino / onnxruntime on this machine
 RUNTIME = {"tensorrt": "tensorrt", "openvino": "openvino", "onnxruntime": "onnxruntime"}
-# 7-bit weights on the CPU targets: x86 INT8 kernels without VNNI saturate 8-bit products (targets.py), and
-# a file written for openvino/onnxruntime may be deployed on any x86 box. `cpu` means this machine: 8-bit
-# weights where it has VNNI (measured here: the 7th bit costs Lite-S 0.5 AP, benchmarks/results/int8_cpu.md).
-DEFAULT_WEIGHT_BITS = {"tensorrt": 8, "openvino": 7, "onnxruntime": 7, "cpu": 7}
+# weight bits: 8 or 7 for every conv; "layer" / "channel": 8 where the runtime's int16 pair sums cannot
+# saturate on x86 CPUs without VNNI, fewer levels only where they can (weight_levels.py, saturation.py)
+WEIGHT_BITS = (7, 8, "layer", "channel")
+PAIR_SAFE = ("layer", "channel")
+# the CPU targets: per-channel levels, right on x86 CPUs with and without VNNI (a file written for
+# openvino/onnxruntime may be deployed on any x86 box), 7 bits only in the channels whose pairs could
+# saturate. `cpu` means this machine: 8 bits everywhere where it has VNNI.
+DEFAULT_WEIGHT_BITS = {"tensorrt": 8, "openvino": "channel", "onnxruntime": "channel", "cpu": "channel"}
 
 
-def default_weight_bits(target: str, flags=None) -> int:
+def default_weight_bits(target: str, flags=None):
     from ..host import has_vnni
 
     if target == "cpu" and has_vnni(flags):
@@ -78,8 +82,11 @@ class QuantRecipe:
     eval_ann: str = None
     batch: int = 8
     target: str = "tensorrt"  # Q/DQ placement: tensorrt, openvino, onnxruntime or cpu (targets.py)
-    weight_bits: int = None  # None: the target's default (8 for tensorrt, 7 for the CPU targets)
+    weight_bits: object = None  # None: the target's default (WEIGHT_BITS, DEFAULT_WEIGHT_BITS)
     threads: int = 1  # for --target cpu: the threads it times the candidates with
+    # for --target cpu with eval_images/eval_ann: an INT8 file more than this many AP under float is not
+    # deployed (the verdict says float)
+    ap_budget: float = 1.0
     qat: QatRecipe = field(default_factory=QatRecipe)
 
     @classmethod
@@ -131,6 +138,9 @@ class QuantRecipe:
     def check(self, source="recipe") -> None:
         """Every setting's type and range (arguments.py), the QAT settings included."""
         _check_fields(self, RECIPE_CHECKS, source, "")
+        if self.weight_bits in PAIR_SAFE and self.target == "tensorrt":
+            raise fail(source, f"weight_bits {self.weight_bits} is for the CPU targets (their int16 pair sums); "
+                               "TensorRT takes 7 or 8")
         if self.img_size is not None:
             size = list(self.img_size) if isinstance(self.img_size, (list, tuple)) else [self.img_size] * 2
             self.img_size = tuple(size)
@@ -139,8 +149,8 @@ class QuantRecipe:
         self.qat.check(source)
 
     @property
-    def bits(self) -> int:
-        """The weight bits this recipe quantizes with (the target's default unless set)."""
+    def bits(self):
+        """The weight bits this recipe quantizes with (the target's default unless set): 7, 8, layer, channel."""
         return self.weight_bits or default_weight_bits(self.target)
 
     def to_dict(self) -> dict:
@@ -256,9 +266,9 @@ def _weight_bound(value, name):
 
 
 def _weight_bits(value, name):
-    if isinstance(value, bool) or value not in (7, 8):
-        raise fail(name, f"weight_bits must be 7 or 8, got {_shown(value)}")
-    return int(value)
+    if isinstance(value, bool) or value not in WEIGHT_BITS:
+        raise fail(name, f"weight_bits must be 7, 8, layer or channel, got {_shown(value)}")
+    return value
 
 
 MAX_IMAGES = 10_000_000
@@ -277,6 +287,7 @@ RECIPE_CHECKS = {
     "target": lambda v, n: arguments.choice(v, n, TARGET_CHOICES),
     "weight_bits": lambda v, n: _weight_bits(v, n),
     "threads": lambda v, n: arguments.integer(v, n, 1, 1024),
+    "ap_budget": lambda v, n: arguments.number(v, n, minimum=0.0, maximum=100.0),
 }
 QAT_CHECKS = {
     "epochs": lambda v, n: arguments.integer(v, n, 1, 100_000),
