@@ -5,8 +5,8 @@
 # About a minute once the tools are installed; the full on-demand run (Python module, ONNX Runtime, AP) is
 # scripts/arm64_check.sh.
 #
-# Needs g++-aarch64-linux-gnu and qemu-user-static; as root with apt-get it installs them (quietly,
-# idempotently), otherwise it fails with one line saying what is missing. It never skips by itself:
+# Needs g++-aarch64-linux-gnu and qemu-user-static; as root it installs them with apt-get (scripts/apt_ensure.sh:
+# quietly, only what is missing), otherwise it fails with one line saying what is missing. It never skips by itself:
 # YOLOV6_EDGE_SKIP_ARM64=1 skips it on purpose, and says so.
 #   QEMU_CPU   CPU model emulated (default cortex-a72: ARMv8.0 + NEON, a Raspberry Pi 4; `qemu-aarch64-static
 #              -cpu help` lists the others)
@@ -23,48 +23,32 @@ if [ "${YOLOV6_EDGE_SKIP_ARM64:-0}" = "1" ]; then
 fi
 
 # ---- tools -------------------------------------------------------------------------------------------------
-# command -> Debian package that provides it
-need=()
-command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || need+=(g++-aarch64-linux-gnu)
-command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user-static)
-command -v cmake >/dev/null 2>&1 || need+=(cmake)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    die "missing ${need[*]} (install them: sudo apt-get install -y ${need[*]}; or skip on purpose with YOLOV6_EDGE_SKIP_ARM64=1)"
-  fi
-  say "installing ${need[*]} with apt-get"
-  log=$(mktemp)
-  export DEBIAN_FRONTEND=noninteractive
-  # a fresh machine may have no package lists yet: update only when the first try fails
-  if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >"$log" 2>&1; then
-    if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
-      die "apt-get could not install ${need[*]} (Debian registry unreachable?): $(grep -E '^(E|W|Err):' "$log" | tail -1)"
-    fi
-  fi
-  rm -f "$log"
-fi
-qemu=$(command -v qemu-aarch64-static || command -v qemu-aarch64)
+scripts/apt_ensure.sh aarch64-linux-gnu-g++:g++-aarch64-linux-gnu qemu-aarch64-static:qemu-user-static cmake:cmake \
+  || die "the aarch64 tools are missing (see the line above; or skip on purpose with YOLOV6_EDGE_SKIP_ARM64=1)"
+qemu=$(command -v qemu-aarch64-static)
 export QEMU_CPU=${QEMU_CPU:-cortex-a72}
 
 # ---- build -------------------------------------------------------------------------------------------------
 build=${ARM64_BUILD_DIR:-build/arm64-ci}
+mkdir -p "$build"
+log=$build/arm64-ci
 gen=()
 command -v ninja >/dev/null 2>&1 && [ ! -f "$build/CMakeCache.txt" ] && gen=(-G Ninja)
 t0=$(date +%s)
 cmake -S . -B "$build" "${gen[@]}" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchains/aarch64-linux-gnu.cmake" \
   -DCMAKE_BUILD_TYPE=Release -DYOLOV6_EDGE_CUDA=OFF -DYOLOV6_EDGE_BUILD_TESTS=ON -DYOLOV6_EDGE_BUILD_EXAMPLES=ON \
-  -DCMAKE_CXX_FLAGS=-Werror >"$build.configure.log" 2>&1 \
-  || { tail -20 "$build.configure.log" >&2; die "cmake configure for aarch64 (log: $build.configure.log)"; }
-cmake --build "$build" -j "${ARM64_JOBS:-2}" >"$build.build.log" 2>&1 \
-  || { grep -E 'error|Error' "$build.build.log" | head -20 >&2; die "aarch64 cross-compile (log: $build.build.log)"; }
+  -DCMAKE_CXX_FLAGS=-Werror >"$log.configure.log" 2>&1 \
+  || { tail -20 "$log.configure.log" >&2; die "cmake configure for aarch64 (log: $log.configure.log)"; }
+cmake --build "$build" -j "${ARM64_JOBS:-2}" >"$log.build.log" 2>&1 \
+  || { grep -E 'error|Error' "$log.build.log" | head -20 >&2; die "aarch64 cross-compile (log: $log.build.log)"; }
 t1=$(date +%s)
 aarch64-linux-gnu-readelf -h "$build/tests/cpp/test_nms" | grep -q 'Machine: *AArch64' || die "$build/tests/cpp/test_nms is not an aarch64 executable"
 
 # ---- tests under emulation -----------------------------------------------------------------------------------
-if ! ctest --test-dir "$build" --output-on-failure -j 2 --timeout 300 >"$build.ctest.log" 2>&1; then
-  cat "$build.ctest.log" >&2
-  die "ctest under $(basename "$qemu") -cpu $QEMU_CPU (log: $build.ctest.log)"
+if ! ctest --test-dir "$build" --output-on-failure -j 2 --timeout 300 >"$log.ctest.log" 2>&1; then
+  cat "$log.ctest.log" >&2
+  die "ctest under $(basename "$qemu") -cpu $QEMU_CPU (log: $log.ctest.log)"
 fi
 t2=$(date +%s)
-say "ok: $(grep -Eo '[0-9]+% tests passed.*' "$build.ctest.log" | head -1)" \
+say "ok: $(grep -Eo '[0-9]+% tests passed.*' "$log.ctest.log" | head -1)" \
     "(aarch64 build $((t1 - t0)) s, ctest under $(basename "$qemu") -cpu $QEMU_CPU $((t2 - t1)) s; emulated: not a timing)"
