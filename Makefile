@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast test-arm64 clean
 
 $(STAMP): pyproject.toml CMakeLists.txt scripts/triton_python_env.sh
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/yolov6-edge demo -o demo_out
 
-test: setup
+test: setup test-arm64
 	$(BIN)/python -m pytest -q
+
+# aarch64: cross-compile the native library and run its C++ tests under qemu (scripts/arm64_ci.sh, ~1-3 min;
+# installs its tools with apt-get as root). The full on-demand aarch64 run is scripts/arm64_check.sh.
+test-arm64:
+	scripts/arm64_ci.sh
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"

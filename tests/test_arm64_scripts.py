@@ -1,0 +1,87 @@
+"""The aarch64 check's own logic on x86 (the emulated run itself is scripts/arm64_check.sh, on demand, and
+`make test-arm64` in CI): the parity script passes against itself and fails on a one-bit change, the fake
+/proc/cpuinfo is what ONNX Runtime's cpuinfo parses, and the summary renders a record."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def parity():
+    return load("arm64_parity")
+
+
+@pytest.fixture(scope="module")
+def check():
+    return load("arm64_check")
+
+
+def test_parity_passes_against_its_own_reference_and_fails_on_one_flipped_bit(parity, tmp_path):
+    ref = tmp_path / "ref.npz"
+    assert parity.main(["make", "--out", str(ref)]) == 0
+    out = tmp_path / "same.json"
+    assert parity.main(["check", "--ref", str(ref), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["ok"] and result["checks"]["letterbox"]["bit_exact"] == len(parity.LETTERBOX_CASES) * 2
+    assert result["checks"]["detector"]["ok"] is None  # no model given: reported, not judged
+
+    with np.load(ref) as z:
+        data = {k: z[k] for k in z.files}
+    blob = data["ref.letterbox0.blob"].copy()
+    blob.view(np.uint32).reshape(-1)[12345] ^= 1  # one ulp in one element
+    data["ref.letterbox0.blob"] = blob
+    bad = tmp_path / "bad.npz"
+    np.savez_compressed(bad, **data)
+    out = tmp_path / "bad.json"
+    assert parity.main(["check", "--ref", str(bad), "--json", str(out)]) == 1
+    result = json.loads(out.read_text())
+    assert result["checks"]["letterbox"]["differing"] == ["letterbox0.blob"]
+    assert result["checks"]["nms"]["ok"] and result["checks"]["decode"]["ok"]
+
+
+def test_fake_cpuinfo_has_one_aarch64_block_per_host_processor(check, tmp_path):
+    for name, model in check.CPU_MODELS.items():
+        check.write_cpuinfo(tmp_path, name)
+        blocks = (tmp_path / "proc/cpuinfo").read_text().strip().split("\n\n")
+        assert len(blocks) == check.n_processors()
+        fields = dict(line.split(":", 1) for line in blocks[0].splitlines())
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        assert fields["CPU part"] == model["midr"][2] and fields["CPU architecture"] == "8"
+        assert "asimd" in fields["Features"].split()
+
+
+def test_a_proc_symlink_left_by_debootstrap_is_replaced_not_written_through(check, tmp_path):
+    target = tmp_path / "host_proc"
+    target.mkdir()
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root/proc").symlink_to(target)
+    check.write_cpuinfo(tmp_path / "root", "cortex-a72")
+    assert not (target / "cpuinfo").exists() and (tmp_path / "root/proc/cpuinfo").is_file()
+
+
+def test_summary_renders_a_record_with_ap_and_skips(check):
+    record = {"command": "scripts/arm64_check.sh", "date": "2026-12-07T00:00:00+00:00", "status": "incomplete",
+              "host": {"cpu": "x", "machine": "x86_64", "cores": 2, "load_average_at_start": [1.0]},
+              "note": "not a timing", "cpu_models": {"cortex-a72": {"qemu_cpu": "cortex-a72", "what": "Pi 4"}},
+              "settings": {"eval": "--conf 0.03", "tolerance_AP": check.TOLERANCE},
+              "steps": [{"name": "ap-x86", "status": "ok", "figures": {k: {"AP": 28.18, "AP50": 41.0} for k in check.FILES}},
+                        {"name": "ap-cortex-a72", "status": "ok",
+                         "figures": {k: {"AP": 28.2, "AP50": 41.0} for k in check.FILES}},
+                        {"name": "pytest", "status": "skipped", "reason": "not selected (--only)"}]}
+    md = check.markdown(record)
+    assert "| lite-s.onnx | 28.18 | 28.20 (+0.02) | 0.05 |" in md
+    assert "| pytest | skipped | not selected (--only) |" in md
