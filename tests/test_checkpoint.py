@@ -158,13 +158,15 @@ COMMON = "yolov6.layers.common"
 # Our class -> (official module, official class); from meituan/YOLOv6 yolov6/layers/common.py and models/.
 OFFICIAL_NAMES = {
     B.RepVGGBlock: (COMMON, "RepVGGBlock"), B.QARepVGGBlock: (COMMON, "QARepVGGBlockV2"),
-    B.MBLABlock: (COMMON, "MBLABlock"), B.BottleRep3: (COMMON, "BottleRep3"), B.RepBlock: (COMMON, "RepBlock"), B.BottleRep: (COMMON, "BottleRep"),
+    B.MBLABlock: (COMMON, "MBLABlock"), B.BottleRep3: (COMMON, "BottleRep3"), B.RepBlock: (COMMON, "RepBlock"),
+    B.BottleRep: (COMMON, "BottleRep"),
     B.BepC3: (COMMON, "BepC3"), B.Transpose: (COMMON, "Transpose"), B.BiFusion: (COMMON, "BiFusion"),
     EfficientRep: ("yolov6.models.efficientrep", "EfficientRep"),
     CSPBepBackbone: ("yolov6.models.efficientrep", "CSPBepBackbone"),
     RepPAN: ("yolov6.models.reppan", "RepPANNeck"), CSPRepPAN: ("yolov6.models.reppan", "CSPRepPANNeck"),
     RepBiFPAN: ("yolov6.models.reppan", "RepBiFPANNeck"), CSPRepBiFPAN: ("yolov6.models.reppan", "CSPRepBiFPANNeck"),
-    RepBiFPAN6: ("yolov6.models.reppan", "RepBiFPANNeck6"), CSPRepBiFPAN6: ("yolov6.models.reppan", "CSPRepBiFPANNeck_P6"),
+    RepBiFPAN6: ("yolov6.models.reppan", "RepBiFPANNeck6"),
+    CSPRepBiFPAN6: ("yolov6.models.reppan", "CSPRepBiFPANNeck_P6"),
     EfficientDecoupledHead: ("yolov6.models.effidehead", "Detect"), YOLOv6: ("yolov6.models.yolo", "Model"),
 }
 # Pooling blocks are wrappers around an inner module in the official code.

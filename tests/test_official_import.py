@@ -16,7 +16,6 @@ from torch import nn
 
 from conftest import shared_path
 from test_reparam import randomize_
-from yolov6_edge.errors import Yolov6EdgeError
 from yolov6_edge.models import build_from_arch
 from yolov6_edge.weights import load_model
 from yolov6_edge.weights.checkpoint import load_checkpoint, save_checkpoint

@@ -328,12 +328,12 @@ def test_cyclic_or_very_deep_official_module_tree_is_one_line(tmp_path, shape):
     with fake_yolov6_package() as cls:
         model = _new(cls("yolov6.models.yolo", "Model"))
         if shape == "cyclic":
-            model._modules["loop"] = model  # noqa: SLF001 - a damaged file: the tree points back at itself
+            model._modules["loop"] = model  # a damaged file: the tree points back at itself
         else:
             node = model
             for _ in range(3000):
                 child = _new(cls("yolov6.models.yolo", "Model"))
-                node._modules["c"] = child  # noqa: SLF001
+                node._modules["c"] = child
                 node = child
             sys.setrecursionlimit(20000)  # to write it; reading it back runs at the default limit
         try:

@@ -184,16 +184,16 @@ def test_bad_inputs_name_the_file(tmp_path, trt):
 def test_fake_tensorrt_itself_rejects_removed_apis():
     t11, t10 = fake_tensorrt.make("11.4.0.106"), fake_tensorrt.make("10.13.0.35")
     with pytest.raises(AttributeError):
-        t11.BuilderFlag.FP16
+        _ = t11.BuilderFlag.FP16
     with pytest.raises(AttributeError):
-        t11.NetworkDefinitionCreationFlag.EXPLICIT_BATCH
+        _ = t11.NetworkDefinitionCreationFlag.EXPLICIT_BATCH
     config = t11.Builder(t11.Logger()).create_builder_config()
     with pytest.raises(fake_tensorrt.RemovedAPI, match="int8_calibrator"):
         config.int8_calibrator = None
     with pytest.raises(fake_tensorrt.RemovedAPI, match="max_workspace_size"):
-        t10.Builder(t10.Logger()).create_builder_config().max_workspace_size
+        _ = t10.Builder(t10.Logger()).create_builder_config().max_workspace_size
     with pytest.raises(fake_tensorrt.RemovedAPI, match="IInt8EntropyCalibrator2"):
-        t11.IInt8EntropyCalibrator2
+        _ = t11.IInt8EntropyCalibrator2
 
 
 def test_cli_build_writes_engine_and_reports_errors_in_one_line_with_fake_tensorrt(tmp_path, trt, capsys):

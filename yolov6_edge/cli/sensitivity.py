@@ -27,8 +27,8 @@ def run(args) -> int:
     from ..quant.sensitivity import analyse, write_outputs
     from .checks import check_files, quant_inputs
 
-    check_files(quant_inputs(args.model, args.images, args.eval_ann), {Path(args.output).with_suffix(s): f"{s} output" for s in (".json", ".csv",
-                                                                                              ".png")})
+    check_files(quant_inputs(args.model, args.images, args.eval_ann),
+                {Path(args.output).with_suffix(s): f"{s} output" for s in (".json", ".csv", ".png")})
     if bool(args.eval_images) != bool(args.eval_ann):
         raise fail(args.model, "--eval-images and --eval-ann go together")
     model, _ = load_float_model(args.model)

@@ -17,7 +17,7 @@ from .recipe import RUNTIME
 CPU_TARGETS = ("openvino", "onnxruntime")
 
 
-def _available(target) -> str:
+def _available(target) -> str | None:
     """None if the runtime of `target` imports, else why not."""
     try:
         __import__(RUNTIME[target])
@@ -63,13 +63,13 @@ def choose_cpu_target(qmodel, out_onnx, img_size, threads=1, images=None, iters=
             raise fail(out_onnx, "no CPU target is usable here: " + "; ".join(
                 f"{t}: {c.get('skipped')}" for t, c in choice["candidates"].items()))
         order = list(paths)
-        rep = bench_many([paths[t] for t in order], batches=(1,), warmup=5, iters=iters,
-                         backends=[RUNTIME[t] for t in order], threads=threads)
-        for t, m in zip(order, rep["models"]):
+        timing = bench_many([paths[t] for t in order], batches=(1,), warmup=5, iters=iters,
+                            backends=[RUNTIME[t] for t in order], threads=threads)
+        for t, m in zip(order, timing["models"]):
             choice["candidates"][t]["p50_ms"] = round(m["results"][0]["latency_ms"]["p50"], 3)
         best = min(order, key=lambda t: choice["candidates"][t]["p50_ms"])
         choice["chosen"] = best
-        choice["host"] = rep["host"]
+        choice["host"] = timing["host"]
         model = onnx.load(str(paths[best]))
         update_props(model, {CPU_CHOICE_KEY: json.dumps(choice)})
         with atomic_path(out_onnx) as tmp:

@@ -45,7 +45,7 @@ class Unit:
     name: str  # the conv's weight name without ".weight", e.g. neck.reduce4.conv
     conv: str  # the Conv node's name
     output: str  # the tensor checked: the conv output, or the end of its single-reader activation chain
-    next_scale: float = None  # scale of the QuantizeLinear that reads `output`, if one does
+    next_scale: float | None = None  # scale of the QuantizeLinear that reads `output`, if one does
     next_zero_point: int = 0
 
 
@@ -55,9 +55,9 @@ class LayerResult:
     backend: str
     rel_err: float
     max_abs: float
-    max_steps: float = None  # max |error| in quantization steps of the next QuantizeLinear
-    codes_differ: float = None  # fraction of elements whose next-layer INT8 code differs
-    frac_off: float = None  # fraction of elements off by more than 1e-3 of the largest |reference|
+    max_steps: float | None = None  # max |error| in quantization steps of the next QuantizeLinear
+    codes_differ: float | None = None  # fraction of elements whose next-layer INT8 code differs
+    frac_off: float | None = None  # fraction of elements off by more than 1e-3 of the largest |reference|
     departs: bool = False
 
     def to_dict(self):
@@ -295,7 +295,7 @@ def compare_runtimes(onnx_path, images, backends=("onnxruntime", "openvino"), nu
         raise fail(onnx_path, f"unknown mode {mode!r} (expected isolated or prefix)")
     try:
         model = onnx.load(str(onnx_path))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - onnx raises several types for truncated or foreign files
         raise fail(onnx_path, f"not a readable ONNX file ({type(e).__name__})") from None
     meta = read_props(model)
     import json

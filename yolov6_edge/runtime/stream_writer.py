@@ -43,8 +43,8 @@ class StreamWriter:
         self.stride = vid_stride
         self.fps = (info.fps or LIVE_FPS) / vid_stride
         self.frames = 0
-        self._writer = None
-        self._last = None  # (frame index, annotated frame) for filling dropped frames
+        self._writer: cv2.VideoWriter | None = None
+        self._last: tuple | None = None  # (frame index, annotated frame) for filling dropped frames
         self._jsonl = open(self.jsonl_path, "w")
 
     def write(self, res, annotated=None, extra=None) -> None:
@@ -59,7 +59,7 @@ class StreamWriter:
             annotated = draw(res.frame, res)
         if self._writer is None:
             h, w = annotated.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*FOURCC), self.fps, (w, h))
+            self._writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter.fourcc(*FOURCC), self.fps, (w, h))
             if not self._writer.isOpened():
                 raise fail(self.video_path, f"OpenCV cannot write a {FOURCC} video here")
             self._size = (w, h)
