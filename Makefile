@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo lint test test-fast clean
 
 $(STAMP): pyproject.toml CMakeLists.txt scripts/triton_python_env.sh
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,18 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/yolov6-edge demo -o demo_out
 
-test: setup
+# The quality gates, fast (seconds): ruff, mypy on the torch-free library, the import contracts (configured in
+# pyproject.toml and scripts/import_graph.py; docs/ARCHITECTURE.md "Layers and gates"). `make test` runs them first.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python scripts/import_graph.py
+
+test: lint
 	$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
-	rm -rf build demo_out .pytest_cache
+	rm -rf build demo_out .pytest_cache .mypy_cache .ruff_cache
