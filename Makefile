@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast test-arm64 clean
+.PHONY: setup demo lint test test-fast test-arm64 clean
 
 $(STAMP): pyproject.toml CMakeLists.txt scripts/triton_python_env.sh
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,14 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/yolov6-edge demo -o demo_out
 
-test: setup test-arm64
+# The quality gates, fast (seconds): ruff, mypy on the torch-free library, the import contracts (configured in
+# pyproject.toml and scripts/import_graph.py; docs/ARCHITECTURE.md "Layers and gates"). `make test` runs them first.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python scripts/import_graph.py
+
+test: lint test-arm64
 	$(BIN)/python -m pytest -q
 
 # aarch64: cross-compile the native library and run its C++ tests under qemu (scripts/arm64_ci.sh, ~1-3 min;
@@ -33,8 +40,8 @@ test: setup test-arm64
 test-arm64:
 	scripts/arm64_ci.sh
 
-test-fast: setup
+test-fast: lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:
-	rm -rf build demo_out .pytest_cache
+	rm -rf build demo_out .pytest_cache .mypy_cache .ruff_cache

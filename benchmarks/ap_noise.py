@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quant_common import EVAL  # noqa: E402
+from quant_common import EVAL
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("YOLOV6_EDGE_SHARED", ROOT.parent / "shared"))

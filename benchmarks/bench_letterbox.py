@@ -18,7 +18,7 @@ import numpy as np
 from yolov6_edge import ops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import cuda_torch, timeit  # noqa: E402
+from timing import cuda_torch, timeit
 
 
 def opencv_numpy(img, size=(640, 640)):

@@ -17,7 +17,7 @@ import numpy as np
 from yolov6_edge import ops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import cuda_torch, timeit  # noqa: E402
+from timing import cuda_torch, timeit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,7 @@ def main():
         import torchvision
 
         tv = torchvision.ops.batched_nms
-    except Exception:  # not installable beside torch 2.13 here
+    except Exception:  # noqa: BLE001 - not installable beside torch 2.13 here
         tv = None
     print(f"8400 boxes x 80 classes, batch 1; torchvision: {'yes' if tv else 'not importable'}; "
           f"torch: {torch.__version__ if torch else 'not importable'}")
@@ -140,7 +140,7 @@ def bench_cuda(repeat):
 
         tv = torchvision.ops.batched_nms
         tv(db[0, :2], ds[0, :2, 0], torch.zeros(2, dtype=torch.long, device="cuda"), 0.5)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not importable, or built without CUDA: compared without it
         tv = None
     for name, conf, iou, ml in (("conf 0.001 multi", 0.001, 0.65, True), ("conf 0.25 best", 0.25, 0.45, False)):
         def ours():

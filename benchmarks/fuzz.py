@@ -54,7 +54,7 @@ class Fixtures:
         import torch
 
         sys.path.insert(0, str(ROOT / "tests"))
-        from test_export_onnx import TinyContractModel
+        from standin_models import TinyContractModel
         from yolov6_edge.export.onnx import export_onnx
         from yolov6_edge.models import build_model
         from yolov6_edge.weights.checkpoint import save_checkpoint

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import timeit  # noqa: E402
+from timing import timeit
 
 
 def session(path, threads):

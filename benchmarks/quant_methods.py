@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quant_common import onnx_ap  # noqa: E402
+from quant_common import onnx_ap
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("YOLOV6_EDGE_SHARED", ROOT.parent / "shared"))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quant_common import measure, table  # noqa: E402
+from quant_common import measure, table
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -234,7 +234,7 @@ def make_sequence(path: Path, rng, pool, backgrounds, n_frames: int, n_objects: 
             frame[:, pillar_x:pillar_x + 40] = (128, 128, 128)
             owner[:, pillar_x:pillar_x + 40] = -2
         rows = []
-        for k, (x1, y1, pw, ph) in placed.items():
+        for k, (x1, y1, _pw, _ph) in placed.items():
             whole = objects[k]["alpha"] >= 0.5
             ys, xs = np.nonzero(whole)
             box = (x1 + xs.min(), y1 + ys.min(), x1 + xs.max() + 1, y1 + ys.max() + 1)  # the outline's box

@@ -123,7 +123,8 @@ def run_command(cmd, timeout, cwd=ROOT, env=None) -> dict:
         status, rc = "failed", None
         out = ((e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")) + \
             f"\ntimed out after {timeout} s"
-    return {"status": status, "returncode": rc, "seconds": round(time.perf_counter() - t, 2), "output_tail": out[-TAIL:]}
+    return {"status": status, "returncode": rc, "seconds": round(time.perf_counter() - t, 2),
+            "output_tail": out[-TAIL:]}
 
 
 def parse_junit(path) -> dict:
@@ -276,7 +277,7 @@ def cmake_archs(requested, cmake):
     try:
         out = subprocess.run([cmake, "--version"], capture_output=True, text=True, timeout=10).stdout
         major, minor = (int(v) for v in re.search(r"(\d+)\.(\d+)", out).groups())
-    except Exception:
+    except Exception:  # noqa: BLE001 - no cmake, or output we cannot read: the fixed list
         return "75-real;80-real;90"
     return "native" if (major, minor) >= (3, 24) else "75-real;80-real;90"
 
@@ -312,7 +313,8 @@ def main(argv=None) -> int:
     steps = [Step("system", (), func=system_figures, timeout=30, what="info --system")] + \
         steps_for(sys.executable, p.shared, args.workdir, cmake_archs(args.cuda_archs, p.cmake))
     planned = plan(steps, p, only)
-    print(f"gpu_check: device {gpu['name'] + ' (sm_' + gpu['compute_capability'].replace('.', '') + ')' if gpu else 'none'}"
+    device = f"{gpu['name']} (sm_{gpu['compute_capability'].replace('.', '')})" if gpu else "none"
+    print(f"gpu_check: device {device}"
           f", driver {p.system.get('driver')}, cuda_built {p.cuda_built}, tensorrt {p.tensorrt or 'none'}")
     failed = False
     if not args.dry_run:  # figures are read back from these files: never from an earlier run's
@@ -346,7 +348,7 @@ def main(argv=None) -> int:
                 figures = step.func(p, args.workdir)
                 result = {"status": "passed", "seconds": round(time.perf_counter() - t, 2), "figures": figures}
                 record["figures"][step.name] = figures
-            except Exception as e:  # a measurement that fails is a failed step, recorded, not a crash
+            except Exception as e:  # noqa: BLE001 - a measurement that fails is a failed step, recorded, not a crash
                 result = {"status": "failed", "seconds": round(time.perf_counter() - t, 2),
                           "output_tail": f"{type(e).__name__}: {e}"[-TAIL:]}
         # A GPU test that skipped proves nothing: on a machine that has the GPU it is a failure.
@@ -355,7 +357,8 @@ def main(argv=None) -> int:
         if step.name == "pytest-cuda" and (args.workdir / "pytest_cuda.xml").exists():
             counts = parse_junit(args.workdir / "pytest_cuda.xml")
             if counts["skipped"] and result["status"] == "passed":
-                result.update(status="failed", reason=f"{counts['skipped']} CUDA tests skipped: {counts['skip_reasons']}")
+                result.update(status="failed",
+                              reason=f"{counts['skipped']} CUDA tests skipped: {counts['skip_reasons']}")
         failed |= result["status"] == "failed"
         print(f"  {result['status'].upper():6s} {step.name:16s} {result['seconds']:.1f} s")
         record["steps"].append({**entry, **result})

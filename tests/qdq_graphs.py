@@ -1,7 +1,53 @@
-"""Small Q/DQ graphs built with onnx.helper (no torch): the shapes that runtimes fuse, for runtime tests."""
+"""Small ONNX graphs built with onnx.helper (no torch): a detector-shaped one (tiny_onnx) for the build, runtime
+and bench tests, and the Q/DQ shapes that runtimes fuse, for runtime tests."""
+import json
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+
+def tiny_onnx(path, nc=2, size=32, qdq=False, op="Conv"):
+    """A detector-shaped ONNX made with onnx.helper (no torch): images -> conv -> boxes/scores."""
+    rng = np.random.default_rng(0)
+    n = (size // 8) ** 2
+    inits = [helper.make_tensor("w", TensorProto.FLOAT, [4 + nc, 3, 8, 8], rng.normal(0, .1, (4 + nc) * 192)),
+             helper.make_tensor("shape", TensorProto.INT64, [3], [0, 4 + nc, n]),
+             helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])]
+    src = "images"
+    nodes = []
+    if qdq:
+        inits += [helper.make_tensor("s", TensorProto.FLOAT, [], [1 / 127]),
+                  helper.make_tensor("z", TensorProto.INT8, [], [0])]
+        nodes += [helper.make_node("QuantizeLinear", ["images", "s", "z"], ["q"]),
+                  helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"])]
+        src = "dq"
+    nodes += [helper.make_node(op, [src, "w"], ["f"], strides=[8, 8]) if op == "Conv" else
+              helper.make_node(op, [src], ["f"]),
+              helper.make_node("Reshape", ["f", "shape"], ["flat"]),
+              helper.make_node("Transpose", ["flat"], ["t"], perm=[0, 2, 1]),
+              helper.make_node("Slice", ["t", "st0", "en0", "ax"], ["b0"]),
+              helper.make_node("Slice", ["t", "st1", "en1", "ax"], ["s0"]),
+              helper.make_node("Mul", ["b0", "two"], ["boxes"]),
+              helper.make_node("Sigmoid", ["s0"], ["scores"])]
+    inits += [helper.make_tensor("st0", TensorProto.INT64, [1], [0]),
+              helper.make_tensor("en0", TensorProto.INT64, [1], [4]),
+              helper.make_tensor("st1", TensorProto.INT64, [1], [4]),
+              helper.make_tensor("en1", TensorProto.INT64, [1], [4 + nc]),
+              helper.make_tensor("ax", TensorProto.INT64, [1], [2])]
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["batch", n, 4]),
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", n, nc])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for k, v in {"names": json.dumps(["cat", "dog"][:nc]), "input_size": json.dumps([size, size]),
+                 "layout": "boxes_xyxy+scores", "precision": "int8-qdq" if qdq else "fp32",
+                 "model_name": "tiny", "strides": "[8]"}.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
 
 
 def _qdq(name, x, scale, zp, axis=None):

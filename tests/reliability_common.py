@@ -14,7 +14,7 @@ PROGRESS = re.compile(r"\d+%\|.*\|")
 def tiny_onnx(path, size=(64, 64), **kw):
     import torch
 
-    from test_export_onnx import TinyContractModel
+    from standin_models import TinyContractModel
     from yolov6_edge.export.onnx import export_onnx
 
     torch.manual_seed(0)

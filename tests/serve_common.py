@@ -28,7 +28,7 @@ def tiny_onnx(folder: Path) -> Path:
     """The seeded few-layer stand-in of test_export_onnx (3 classes, detections at conf 0.3) as ONNX."""
     import torch
 
-    from test_export_onnx import TinyContractModel
+    from standin_models import TinyContractModel
     from yolov6_edge.export.onnx import export_onnx
 
     torch.manual_seed(0)

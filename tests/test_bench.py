@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from test_trt_build_with_recording_fake_tensorrt import tiny_onnx
+from qdq_graphs import tiny_onnx
 from yolov6_edge.bench import bench, latency_stats
 from yolov6_edge.cli.main import main
 from yolov6_edge.errors import Yolov6EdgeError

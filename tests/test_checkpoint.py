@@ -1,30 +1,21 @@
 """Checkpoints: our format round trip, errors, and the official .pt importer (restricted unpickler).
 
 The official YOLOv6 .pt files are not available here, so the importer is tested on stand-ins that are
-pickled the way the official train script pickles them: whole module objects of classes living in a
-`yolov6.*` module namespace (created in the test, registered in sys.modules only while saving) with the
-official attribute names and wrappers, saved as {'model': ..half(), 'ema': ..half(), 'epoch': ...}.
+pickled the way the official train script pickles them (tests/official_standins.py).
 """
-import contextlib
 import copy
 import os
-import sys
-import types
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from test_reparam import randomize_
+from official_standins import COMMON, fake_yolov6_package, half_rounded, new_instance, save_official, to_official
+from standin_models import randomize_
 from yolov6_edge.errors import Yolov6EdgeError
-from yolov6_edge.models import blocks as B
 from yolov6_edge.models import build_model
 from yolov6_edge.models.configs import YOLOV6_CONFIGS
-from yolov6_edge.models.efficientrep import CSPBepBackbone, EfficientRep
-from yolov6_edge.models.head import EfficientDecoupledHead
-from yolov6_edge.models.reppan import CSPRepBiFPAN, CSPRepBiFPAN6, CSPRepPAN, RepBiFPAN, RepBiFPAN6, RepPAN
-from yolov6_edge.models.yolov6 import YOLOv6, build_yolov6
+from yolov6_edge.models.yolov6 import build_yolov6
 from yolov6_edge.weights.checkpoint import load_checkpoint, save_checkpoint
 from yolov6_edge.weights.official import infer_model_name, map_official_keys
 
@@ -119,131 +110,6 @@ def test_malicious_pickle_is_refused(tmp_path):
     assert not marker.exists(), "the pickled os.system call was executed"
 
 
-# ---------------------------------------------------------------- official-layout stand-ins
-
-OFFICIAL_MODULES = ("yolov6", "yolov6.models", "yolov6.models.yolo", "yolov6.models.efficientrep",
-                    "yolov6.models.reppan", "yolov6.models.effidehead", "yolov6.layers", "yolov6.layers.common")
-
-
-@contextlib.contextmanager
-def fake_yolov6_package():
-    """Register an empty `yolov6` package whose classes are made on demand; removed on exit."""
-    saved = {m: sys.modules.get(m) for m in OFFICIAL_MODULES}
-    mods = {m: types.ModuleType(m) for m in OFFICIAL_MODULES}
-    sys.modules.update(mods)
-
-    def cls(module, name):
-        mod = mods[module]
-        if not hasattr(mod, name):
-            setattr(mod, name, type(name, (nn.Module,), {"__module__": module}))
-        return getattr(mod, name)
-
-    try:
-        yield cls
-    finally:
-        for m, old in saved.items():
-            if old is None:
-                sys.modules.pop(m, None)
-            else:
-                sys.modules[m] = old
-
-
-def _new(cls):
-    obj = cls.__new__(cls)
-    nn.Module.__init__(obj)
-    return obj
-
-
-COMMON = "yolov6.layers.common"
-# Our class -> (official module, official class); from meituan/YOLOv6 yolov6/layers/common.py and models/.
-OFFICIAL_NAMES = {
-    B.RepVGGBlock: (COMMON, "RepVGGBlock"), B.QARepVGGBlock: (COMMON, "QARepVGGBlockV2"),
-    B.MBLABlock: (COMMON, "MBLABlock"), B.BottleRep3: (COMMON, "BottleRep3"), B.RepBlock: (COMMON, "RepBlock"), B.BottleRep: (COMMON, "BottleRep"),
-    B.BepC3: (COMMON, "BepC3"), B.Transpose: (COMMON, "Transpose"), B.BiFusion: (COMMON, "BiFusion"),
-    EfficientRep: ("yolov6.models.efficientrep", "EfficientRep"),
-    CSPBepBackbone: ("yolov6.models.efficientrep", "CSPBepBackbone"),
-    RepPAN: ("yolov6.models.reppan", "RepPANNeck"), CSPRepPAN: ("yolov6.models.reppan", "CSPRepPANNeck"),
-    RepBiFPAN: ("yolov6.models.reppan", "RepBiFPANNeck"), CSPRepBiFPAN: ("yolov6.models.reppan", "CSPRepBiFPANNeck"),
-    RepBiFPAN6: ("yolov6.models.reppan", "RepBiFPANNeck6"), CSPRepBiFPAN6: ("yolov6.models.reppan", "CSPRepBiFPANNeck_P6"),
-    EfficientDecoupledHead: ("yolov6.models.effidehead", "Detect"), YOLOv6: ("yolov6.models.yolo", "Model"),
-}
-# Pooling blocks are wrappers around an inner module in the official code.
-OFFICIAL_WRAPPED = {B.SimSPPF: ("SimSPPF", "SPPFModule", "sppf"), B.SPPF: ("SPPF", "SPPFModule", "sppf"),
-                    B.SimCSPSPPF: ("SimCSPSPPF", "CSPSPPFModule", "cspsppf"),
-                    B.CSPSPPF: ("CSPSPPF", "CSPSPPFModule", "cspsppf")}
-
-
-def to_official(m, cls, fuse_ab=False, inside_repvgg=False):
-    """A copy of our module tree with official class names, wrappers and extra head tensors."""
-    if isinstance(m, B.ConvBNAct):
-        inner = _new(cls(COMMON, "ConvModule"))
-        inner.conv, inner.bn, inner.act = m.conv, m.bn, m.act
-        if inside_repvgg:  # RepVGG branches are bare ConvModules
-            return inner
-        outer = _new(cls(COMMON, "ConvBNSiLU" if isinstance(m.act, nn.SiLU) else "ConvBNReLU"))
-        outer.block = inner
-        return outer
-    if type(m) in OFFICIAL_WRAPPED:
-        outer_name, inner_name, attr = OFFICIAL_WRAPPED[type(m)]
-        outer, inner = _new(cls(COMMON, outer_name)), _new(cls(COMMON, inner_name))
-        for name, child in m.named_children():
-            setattr(inner, name, to_official(child, cls))
-        setattr(outer, attr, inner)
-        return outer
-    if type(m) in OFFICIAL_NAMES:
-        module, name = OFFICIAL_NAMES[type(m)]
-        if getattr(m, "n_stages", 4) == 5:  # P6 backbones are other classes in the official code
-            name = {"EfficientRep": "EfficientRep6", "CSPBepBackbone": "CSPBepBackbone_P6"}[name]
-        obj = _new(cls(module, name))
-    elif isinstance(m, (nn.Sequential, nn.ModuleList)):
-        obj = type(m)()
-    else:
-        return copy.deepcopy(m)  # torch.nn leaves
-    for name, child in m.named_children():
-        if name == "dfl":
-            continue  # the official head keeps proj / proj_conv instead
-        if child is None:
-            obj._modules[name] = None
-        elif isinstance(obj, (nn.Sequential, nn.ModuleList)):
-            obj.append(to_official(child, cls, fuse_ab))
-        else:
-            setattr(obj, name, to_official(child, cls, fuse_ab, isinstance(m, (B.RepVGGBlock, B.QARepVGGBlock))))
-    for name, p in m._parameters.items():
-        obj._parameters[name] = p
-    if isinstance(m, EfficientDecoupledHead):
-        r = m.reg_max
-        obj.stride = torch.tensor(m.strides)
-        obj.proj = nn.Parameter(torch.linspace(0, r, r + 1), requires_grad=False)
-        obj.proj_conv = nn.Conv2d(r + 1, 1, 1, bias=False)
-        obj.proj_conv.weight = nn.Parameter(obj.proj.view(1, r + 1, 1, 1).clone(), requires_grad=False)
-        if fuse_ab:  # 3.0 anchor-aided branch: 3 anchors per cell, dropped by the importer
-            chans = [c.in_channels for c in m.cls_preds]
-            obj.cls_preds_ab = nn.ModuleList(nn.Conv2d(c, m.num_classes * 3, 1) for c in chans)
-            obj.reg_preds_ab = nn.ModuleList(nn.Conv2d(c, 4 * (r + 3), 1) for c in chans)
-    return obj
-
-
-def save_official(path, ema_source, model_source, fuse_ab=False, epoch=299):
-    """ema_source None mimics a stripped release file: {'model': ema weights, 'ema': None}."""
-    with fake_yolov6_package() as cls:
-        # Copies: to_official shares tensors with its source and half() works in place.
-        model = to_official(copy.deepcopy(model_source), cls, fuse_ab).half()
-        ema = to_official(copy.deepcopy(ema_source), cls, fuse_ab).half() if ema_source is not None else None
-        assert type(model).__module__ == "yolov6.models.yolo" and type(model).__name__ == "Model"
-        results = (np.float64(0.52), np.float64(0.37))  # the official script stores numpy AP values
-        torch.save({"model": model, "ema": ema, "updates": 1000, "optimizer": None, "epoch": epoch,
-                    "results": results}, path)
-    assert "yolov6.models.yolo" not in sys.modules
-    return path
-
-
-def _half_rounded(model):
-    with torch.no_grad():
-        for t in list(model.parameters()) + list(model.buffers()):
-            t.copy_(t.half().float())
-    return model
-
-
 def test_official_layout_keys_match_the_official_names(tmp_path):
     src = build_yolov6("yolov6n", num_classes=80)
     with fake_yolov6_package() as cls:
@@ -262,7 +128,7 @@ def test_official_layout_keys_match_the_official_names(tmp_path):
 
 @pytest.mark.parametrize("name,fuse_ab", [("yolov6n", True), ("yolov6n-v1", False)])
 def test_official_standin_imports_and_matches_source(tmp_path, name, fuse_ab):
-    ema = _half_rounded(randomize_(build_yolov6(name, num_classes=80), seed=1)).eval()
+    ema = half_rounded(randomize_(build_yolov6(name, num_classes=80), seed=1)).eval()
     raw = randomize_(build_yolov6(name, num_classes=80), seed=2)
     path = save_official(tmp_path / "official.pt", ema, raw, fuse_ab)
     model, info = load_checkpoint(path)  # no name given: the architecture is inferred
@@ -282,7 +148,7 @@ def test_official_wrong_override_names_mismatch(tmp_path):
 
 
 def test_official_layout_none_of_our_configs_is_read_from_the_file(tmp_path):
-    src = _half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=4)).eval()
+    src = half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=4)).eval()
     src.neck.Rep_n4.block = None  # an architecture none of our named configs has, but a buildable one
     path = save_official(tmp_path / "odd.pt", None, src)
     model, info = load_checkpoint(path)
@@ -304,7 +170,7 @@ def test_official_class_off_the_allow_list_is_refused(tmp_path):
     src = build_yolov6("yolov6n-v1", num_classes=80)
     with fake_yolov6_package() as cls:
         official = to_official(copy.deepcopy(src), cls)
-        official.backbone.ERBlock_3[1] = _new(cls(COMMON, "FancyBlock"))
+        official.backbone.ERBlock_3[1] = new_instance(cls(COMMON, "FancyBlock"))
         torch.save({"model": official.half(), "ema": None, "epoch": 3}, tmp_path / "fancy.pt")
     with pytest.raises(Yolov6EdgeError) as e:
         load_checkpoint(tmp_path / "fancy.pt")
@@ -324,7 +190,7 @@ def test_official_release_010_objectness_head_is_refused(tmp_path):
 
 
 def test_official_plain_state_dict_uses_the_named_configs(tmp_path):
-    src = _half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=6)).eval()
+    src = half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=6)).eval()
     with fake_yolov6_package() as cls:
         sd = to_official(copy.deepcopy(src), cls).state_dict()
     torch.save({"model": sd, "epoch": 9}, tmp_path / "sd.pt")  # no module tree: the named configs decide
@@ -335,7 +201,7 @@ def test_official_plain_state_dict_uses_the_named_configs(tmp_path):
 
 def test_official_deploy_form_standin_imports_fused(tmp_path):
     # Official deploy models: RepVGG blocks hold rbr_reparam, ConvModules a conv with bias and no bn.
-    src = _half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=5).eval().fuse())
+    src = half_rounded(randomize_(build_yolov6("yolov6n-v1", num_classes=80), seed=5).eval().fuse())
     path = save_official(tmp_path / "deploy.pt", None, src)
     model, info = load_checkpoint(path)
     assert info["fused"] and model.is_fused and info["source"] == "model" and info["model_name"] == "yolov6n-v1"

@@ -72,7 +72,8 @@ def test_cpp_example_on_a_real_image_matches_the_python_detector(tmp_path, rando
                    "if(TARGET yolov6_edge::yolov6_edge_trt)\n message(FATAL_ERROR unexpected)\nendif()")
     assert opt.returncode == 0, opt.stderr
 
-    cfg = _run(["cmake", "-S", ROOT / "examples/cpp", "-B", tmp_path / "example", *GEN, f"-DCMAKE_PREFIX_PATH={prefix}"])
+    cfg = _run(["cmake", "-S", ROOT / "examples/cpp", "-B", tmp_path / "example", *GEN,
+                f"-DCMAKE_PREFIX_PATH={prefix}"])
     _run(["cmake", "--build", tmp_path / "example", "-j2"])
     exe = tmp_path / "example/detect"
     if "JPEG" not in cfg:

@@ -55,7 +55,8 @@ def test_tensorrt_component_is_exported_and_its_detector_checks_the_engine_file_
     # One architecture keeps the CUDA compile short; test_native_build covers the default list.
     cfg = _run(["cmake", "-S", ROOT, "-B", tmp_path / "lib", *GEN, "-DYOLOV6_EDGE_CUDA=ON",
                 f"-DCMAKE_CUDA_COMPILER={_nvcc()}", "-DCMAKE_CUDA_ARCHITECTURES=75-real", f"-DTensorRT_ROOT={trt}",
-                "-DYOLOV6_EDGE_BUILD_TESTS=OFF", "-DYOLOV6_EDGE_BUILD_EXAMPLES=OFF", f"-DCMAKE_INSTALL_PREFIX={prefix}"])
+                "-DYOLOV6_EDGE_BUILD_TESTS=OFF", "-DYOLOV6_EDGE_BUILD_EXAMPLES=OFF",
+                f"-DCMAKE_INSTALL_PREFIX={prefix}"])
     assert "TensorRT C++ Detector: TensorRT 10.13.0" in cfg
     _run(["cmake", "--build", tmp_path / "lib", "-j2"])
     _run(["cmake", "--install", tmp_path / "lib"])

@@ -9,7 +9,7 @@ import torch
 
 from conftest import shared_path
 from reference_ops import nms_reference
-from test_export_onnx import TinyContractModel
+from standin_models import TinyContractModel
 from yolov6_edge.export.onnx import export_onnx
 from yolov6_edge.ops import letterbox
 from yolov6_edge.runtime.detector import Detector

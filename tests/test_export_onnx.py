@@ -9,6 +9,7 @@ import torch
 
 from conftest import shared_path
 from reference_ops import nms_reference
+from standin_models import TinyContractModel
 from yolov6_edge.errors import Yolov6EdgeError
 from yolov6_edge.export.onnx import export_onnx
 from yolov6_edge.models.lite import build_lite
@@ -33,29 +34,6 @@ def _perturb(model):
 def _random_lite(seed=0):
     torch.manual_seed(seed)
     return _perturb(build_lite("yolov6lite-s").eval())
-
-
-class TinyContractModel(torch.nn.Module):
-    """A few-layer stand-in that follows the model contract: makes export tests that only check the file's
-    structure (not the network) fast."""
-
-    def __init__(self, num_classes=3):
-        super().__init__()
-        self.conv = torch.nn.Conv2d(3, 4 + num_classes, 8, stride=8)
-        torch.nn.init.normal_(self.conv.weight, std=0.3)  # spread scores over (0, 1): NMS gets real work
-        self.names = [f"c{i}" for i in range(num_classes)]
-        self.strides, self.model_name, self.num_classes, self.reg_max, self.is_fused = [8], "tiny", num_classes, 0, True
-
-    def fuse(self):
-        return self
-
-    def forward(self, x):
-        from yolov6_edge.models.anchors import dist2bbox, make_anchors
-
-        f = self.conv(x)
-        y = f.flatten(2).transpose(1, 2)
-        points, _ = make_anchors([tuple(f.shape[2:])], self.strides, dtype=y.dtype)
-        return dist2bbox(y[..., :4].abs() * 16, points), y[..., 4:].sigmoid()
 
 
 def _blob(n, size, seed=0):

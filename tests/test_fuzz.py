@@ -27,7 +27,8 @@ def test_fuzz_ops_and_loaders_fixed_seed():
     if SHARED.is_dir():
         assert skipped == 0, result["skipped"]
     assert not result["failures"], "\n".join(
-        f"case {f['index']} ({f['target']}): {f.get('case')}: {f['failure']}\n{f.get('traceback') or f.get('stderr') or ''}"
+        f"case {f['index']} ({f['target']}): {f.get('case')}: {f['failure']}\n"
+        f"{f.get('traceback') or f.get('stderr') or ''}"
         for f in result["failures"][:5])
     ops = sum(result["per_target"].get(t, 0) for t in ("letterbox", "batched_nms", "decode_boxes"))
     assert ops > CASES / 3 and len(result["per_target"]) >= 9, result["per_target"]

@@ -47,7 +47,7 @@ def test_license_file_is_the_apache_license_the_metadata_names():
 
 
 def test_detector_and_info_run_without_the_onnx_package(tmp_path):
-    from test_export_onnx import TinyContractModel
+    from standin_models import TinyContractModel
     from yolov6_edge.export.onnx import export_onnx
 
     export_onnx(TinyContractModel(), tmp_path / "tiny.onnx", img_size=(64, 64))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_reparam import randomize_
+from standin_models import randomize_
 
 from yolov6_edge.models import build_model, model_names
 from yolov6_edge.models.configs import YOLOV6_CONFIGS

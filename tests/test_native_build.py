@@ -71,7 +71,8 @@ def test_cuda_kernels_compile_for_sm75_and_sm90(tmp_path):
                          capture_output=True, text=True)
     assert cfg.returncode == 0, cfg.stdout + cfg.stderr
     assert "yolov6_edge: CUDA found" in cfg.stdout
-    b = subprocess.run(["cmake", "--build", str(build), "--target", "yolov6_edge", "-j2"], capture_output=True, text=True)
+    b = subprocess.run(["cmake", "--build", str(build), "--target", "yolov6_edge", "-j2"], capture_output=True,
+                       text=True)
     assert b.returncode == 0, b.stdout[-4000:] + b.stderr[-4000:]
     lib = next(build.glob("libyolov6_edge.*"))
     # The embedded fatbins name their target architectures; the toolkit here ships no cuobjdump.

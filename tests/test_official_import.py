@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from conftest import shared_path
-from test_reparam import randomize_
-from yolov6_edge.errors import Yolov6EdgeError
+from standin_models import randomize_
 from yolov6_edge.models import build_from_arch
 from yolov6_edge.weights import load_model
 from yolov6_edge.weights.checkpoint import load_checkpoint, save_checkpoint
@@ -203,9 +202,9 @@ def test_train_starts_from_an_official_checkpoint(tmp_path, capsys):
 ], ids=["qarepvgg2", "mbla", "p6"])
 def test_new_block_standin_is_read_from_its_tree(tmp_path, arch, name, label):
     # Official-layout stand-ins (classes named as the official code names them).
-    from test_checkpoint import _half_rounded, save_official
+    from official_standins import half_rounded, save_official
 
-    src = _half_rounded(randomize_(build_from_arch("src", arch, num_classes=80), seed=2)).eval()
+    src = half_rounded(randomize_(build_from_arch("src", arch, num_classes=80), seed=2)).eval()
     model, info = load_checkpoint(save_official(tmp_path / "m.pt", None, src))
     assert info["model_name"] == name and label in info["variant"] and info["arch"] == src.arch
     x = torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(1))

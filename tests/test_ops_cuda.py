@@ -121,7 +121,8 @@ def test_batched_nms_cuda_matches_reference(dev, multi_label, agnostic):
 @pytest.mark.cuda
 def test_batched_nms_cuda_empty_and_max_det(dev):
     out, counts = dev.empty((2, 5, 6), np.float32), dev.empty((2,), np.int32)
-    ops.batched_nms_cuda(dev.put(np.zeros((2, 0, 4), np.float32)), dev.put(np.zeros((2, 0, 3), np.float32)), out, counts)
+    ops.batched_nms_cuda(dev.put(np.zeros((2, 0, 4), np.float32)), dev.put(np.zeros((2, 0, 3), np.float32)), out,
+                         counts)
     assert dev.get(counts).tolist() == [0, 0]
     boxes = np.arange(2 * 50 * 4, dtype=np.float32).reshape(2, 50, 4) * 10
     boxes[..., 2:] = boxes[..., :2] + 5

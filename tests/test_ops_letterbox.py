@@ -93,7 +93,8 @@ def test_letterbox_odd_padding_puts_extra_pixel_right_and_bottom():
 
 
 def test_letterbox_params_map_boxes_back():
-    for h, w, size, center in [(1080, 1920, (640, 640), True), (500, 375, (320, 416), False), (50, 90, (640, 640), True)]:
+    for h, w, size, center in [(1080, 1920, (640, 640), True), (500, 375, (320, 416), False),
+                               (50, 90, (640, 640), True)]:
         img = np.zeros((h, w, 3), np.uint8)
         x1, y1, x2, y2 = int(w * 0.2), int(h * 0.3), int(w * 0.7), int(h * 0.9)
         img[y1:y2, x1:x2] = 255

@@ -99,7 +99,8 @@ def test_nms_eval_setting_8400x80_conf_0001_is_exact():
 
 def test_nms_conf_0001_keeps_everything_below_max_candidates():
     # Nothing above the threshold is dropped before NMS while fewer than max_candidates pass.
-    boxes = np.tile(np.array([0, 0, 1, 1], np.float32), (1, 1000, 1)) + np.arange(1000, dtype=np.float32)[None, :, None] * 2
+    boxes = (np.tile(np.array([0, 0, 1, 1], np.float32), (1, 1000, 1))
+             + np.arange(1000, dtype=np.float32)[None, :, None] * 2)
     scores = np.full((1, 1000, 1), 0.0015, np.float32)
     assert len(ops.batched_nms(boxes, scores, conf_thres=0.001, max_det=1000)[0]) == 1000
 

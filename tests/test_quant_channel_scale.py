@@ -12,7 +12,7 @@ from yolov6_edge.quant.interface import (QuantConfig, calibrate, channel_ranges,
                                          quant_layers, quantize, scales_from_ranges)
 from yolov6_edge.quant.qdq import check_placement
 
-from test_quant_qdq import batches, tiny
+from standin_models import batches, tiny
 
 
 def _quantize_np(x, step):

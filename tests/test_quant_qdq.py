@@ -2,49 +2,11 @@
 import numpy as np
 import onnx
 import onnxruntime as ort
-import pytest
 import torch
-import torch.nn as nn
 
+from standin_models import batches, tiny
 from yolov6_edge.quant.interface import QuantConfig, calibrate, export_qdq, quant_layers, quantize, set_float
 from yolov6_edge.quant.qdq import check_placement, quantized_conv_weights
-
-
-class TinyDet(nn.Module):
-    """Small detector-shaped model with the patterns that matter for placement: a Concat feeding a Conv
-    through a channel shuffle, a residual Add, a depthwise Conv, two outputs (boxes, scores)."""
-
-    def __init__(self, c=8, num_classes=3):
-        super().__init__()
-        self.stem = nn.Conv2d(3, c, 3, 2, 1)
-        self.a = nn.Conv2d(c, c, 3, 1, 1)
-        self.b = nn.Conv2d(c, c, 1)
-        self.dw = nn.Conv2d(2 * c, 2 * c, 3, 1, 1, groups=2 * c)
-        self.res = nn.Conv2d(2 * c, 2 * c, 3, 1, 1)
-        self.cls = nn.Conv2d(2 * c, num_classes, 1)
-        self.reg = nn.Conv2d(2 * c, 4, 1)
-        self.act = nn.Hardswish()
-
-    def forward(self, x):
-        x = self.act(self.stem(x))
-        y = torch.cat((self.act(self.a(x)), self.act(self.b(x))), 1)
-        b, c, h, w = y.shape
-        y = y.view(b, 2, c // 2, h, w).transpose(1, 2).reshape(b, c, h, w)  # channel shuffle
-        y = self.act(self.dw(y))
-        y = self.res(y) + y  # residual
-        scores = torch.sigmoid(self.cls(y)).flatten(2).transpose(1, 2)
-        boxes = self.reg(y).flatten(2).transpose(1, 2)
-        return boxes, scores
-
-
-def tiny(seed=0):
-    torch.manual_seed(seed)
-    return TinyDet().eval()
-
-
-def batches(n=4, size=32, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    return [torch.rand(2, 3, size, size, generator=g) for _ in range(n)]
 
 
 def make_qdq(tmp_path, skip=(), residual=True, method="max", channel_scale="depthwise"):

@@ -146,8 +146,8 @@ def test_max_pool_is_onnx_references_function(kernel, stride, pads, attrs):
 
 
 @pytest.mark.xfail(strict=True, reason="onnx.reference (1.23) MaxPool with stride 1 reads pads [top, left, bottom, "
-                                       "right] = [0, 1, 2, 0] as if ordered otherwise: output 12x11, the spec (and ORT) "
-                                       "13x10; our exports pad symmetrically, and our MaxPool is right either way")
+                                       "right] = [0, 1, 2, 0] as if ordered otherwise: output 12x11, the spec (and "
+                                       "ORT) 13x10; our exports pad symmetrically, and our MaxPool is right either way")
 def test_onnx_reference_max_pool_asymmetric_pads():
     x = np.zeros((1, 1, 13, 11), np.float32)
     assert OnnxReference(_pool_model(3, 1, [0, 1, 2, 0])).run(None, {"x": x})[0].shape == (1, 1, 13, 10)

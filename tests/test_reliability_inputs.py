@@ -321,19 +321,19 @@ def test_predict_img_0_0_is_one_line(models, capsys):
 def test_cyclic_or_very_deep_official_module_tree_is_one_line(tmp_path, shape):
     import torch
 
-    from test_checkpoint import _new, fake_yolov6_package
+    from official_standins import fake_yolov6_package, new_instance
     from yolov6_edge.weights import load_model
 
     limit = sys.getrecursionlimit()
     with fake_yolov6_package() as cls:
-        model = _new(cls("yolov6.models.yolo", "Model"))
+        model = new_instance(cls("yolov6.models.yolo", "Model"))
         if shape == "cyclic":
-            model._modules["loop"] = model  # noqa: SLF001 - a damaged file: the tree points back at itself
+            model._modules["loop"] = model  # a damaged file: the tree points back at itself
         else:
             node = model
             for _ in range(3000):
-                child = _new(cls("yolov6.models.yolo", "Model"))
-                node._modules["c"] = child  # noqa: SLF001
+                child = new_instance(cls("yolov6.models.yolo", "Model"))
+                node._modules["c"] = child
                 node = child
             sys.setrecursionlimit(20000)  # to write it; reading it back runs at the default limit
         try:

@@ -9,30 +9,10 @@ import pytest
 import torch
 from torch import nn
 
+from standin_models import randomize_
 from yolov6_edge.models import blocks as B
 from yolov6_edge.models.head import EfficientDecoupledHead
 from yolov6_edge.models.yolov6 import build_yolov6
-
-
-def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Random conv weights (fan-in scaled, so deep stacks stay O(1)) and random BN stats and affine."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-                fan_in = m.weight[0].numel() if isinstance(m, nn.Conv2d) else m.weight.shape[0] // m.groups * 4
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g) / fan_in ** 0.5)
-                if m.bias is not None:
-                    m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-            elif isinstance(m, nn.BatchNorm2d):
-                c = m.num_features
-                m.weight.copy_(torch.rand(c, generator=g) * 0.8 + 0.4)
-                m.bias.copy_(torch.randn(c, generator=g) * 0.2)
-                m.running_mean.copy_(torch.randn(c, generator=g) * 0.2)
-                m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
-            elif isinstance(m, B.BottleRep) and isinstance(m.alpha, nn.Parameter):
-                m.alpha.fill_(float(torch.rand(1, generator=g)) + 0.5)
-    return model
 
 
 def _max_diff(a, b):

@@ -3,7 +3,7 @@ import subprocess
 import sys
 import textwrap
 
-from test_export_onnx import TinyContractModel
+from standin_models import TinyContractModel
 from yolov6_edge.export.onnx import export_onnx
 
 

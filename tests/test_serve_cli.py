@@ -118,7 +118,8 @@ def test_serve_without_the_extra_says_what_to_install(onnx_path, tmp_path):
     # a Python that cannot find nvidia-pytriton, and no tritonserver on PATH
     blocker = ("import importlib.util, sys\n"
                "find = importlib.util.find_spec\n"
-               "importlib.util.find_spec = lambda name, *a: None if name.split('.')[0] == 'pytriton' else find(name, *a)\n"
+               "importlib.util.find_spec = lambda name, *a: None if name.split('.')[0] == 'pytriton' else "
+               "find(name, *a)\n"
                "from yolov6_edge.cli.main import main\n"
                "sys.exit(main(sys.argv[1:]))\n")
     env = dict(os.environ, PATH="/usr/bin:/bin")

@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from test_trainer_standin_model import TinyDetector
+from standin_models import TinyDetector
 from yolov6_edge.datasets.synthetic import generate_splits
 from yolov6_edge.datasets.spec import load_data_spec
 from yolov6_edge.datasets.sampler import EpochSampler

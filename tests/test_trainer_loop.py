@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from test_trainer_standin_model import TinyDetector
+from standin_models import TinyDetector
 from yolov6_edge.datasets.synthetic import generate_splits
 from yolov6_edge.errors import Yolov6EdgeError
 from yolov6_edge.datasets.spec import load_data_spec

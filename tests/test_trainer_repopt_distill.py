@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from test_trainer_standin_model import TinyDetector
+from standin_models import TinyDetector
 from yolov6_edge.losses.distill import distill_loss
 from yolov6_edge.trainer.repopt import RepOptimizer, ScaledBranches, hyper_search_scales, save_scales
 

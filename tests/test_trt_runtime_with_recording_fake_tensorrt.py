@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 
 import fake_tensorrt
-from test_trt_build_with_recording_fake_tensorrt import tiny_onnx
+from qdq_graphs import tiny_onnx
 from yolov6_edge.backends.tensorrt import cuda as trt_cuda
 from yolov6_edge.backends.tensorrt import metadata
 from yolov6_edge.backends.tensorrt import runtime as trt_runtime

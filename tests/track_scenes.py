@@ -13,6 +13,7 @@ import numpy as np
 
 # BGR as drawn; the backend sees RGB
 COLOURS = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (255, 0, 255), (255, 255, 0)]
+N_COLOURS = len(COLOURS)
 SIDE = 20  # square side, pixels
 SIZE = (160, 120)  # frame (W, H)
 TOL = 0.3  # per channel, on the 0..1 scale (video compression smears colours)
@@ -23,7 +24,7 @@ class ColourBoxBackend:
 
     layout = "boxes_xyxy+scores"
 
-    def __init__(self, input_size=(128, 160), n=len(COLOURS), max_batch=16, side=SIDE, delay=0.0):
+    def __init__(self, input_size=(128, 160), n=N_COLOURS, max_batch=16, side=SIDE, delay=0.0):
         self.input_size, self.max_batch, self.n, self.delay = input_size, max_batch, n, delay
         self.names = [f"square{k}" for k in range(n)]
         self.side = side

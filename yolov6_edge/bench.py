@@ -123,7 +123,7 @@ def bench_many(models, batches=(1, 32), end_to_end=False, warmup=10, iters=100, 
         _add_rows(reports, "model", batch, _time_interleaved(fns, warmup, iters, f"model b={batch}"))
         if detectors:
             images = [rng.integers(0, 256, (*image_shape, 3), dtype=np.uint8) for _ in range(batch)]
-            fns = [(lambda d=d: d(images)) for d in detectors]
+            fns = [(lambda d=d, images=images: d(images)) for d in detectors]
             _add_rows(reports, "end_to_end", batch, _time_interleaved(fns, warmup, iters, f"end-to-end b={batch}"))
     for r in reports:
         r["ratio_to_first"] = r["results"][0]["ratio_to_first"]

@@ -94,5 +94,5 @@ class DeviceArray:
     def __del__(self):
         try:
             self.free()
-        except Exception:
+        except Exception:  # noqa: BLE001 - at interpreter shutdown the CUDA bindings may be gone
             pass

@@ -7,7 +7,7 @@ import numpy as np
 def colour(class_id: int) -> tuple:
     """BGR colour of a class."""
     hue = (int(class_id) * 47) % 180
-    bgr = cv2.cvtColor(np.uint8([[[hue, 200, 230]]]), cv2.COLOR_HSV2BGR)[0, 0]
+    bgr = cv2.cvtColor(np.array([[[hue, 200, 230]]], np.uint8), cv2.COLOR_HSV2BGR)[0, 0]
     return tuple(int(v) for v in bgr)
 
 

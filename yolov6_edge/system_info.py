@@ -71,14 +71,15 @@ def gpu_info(libname="libcuda.so.1") -> dict:
 def tensorrt_version():
     try:
         trt = importlib.import_module("tensorrt")
-    except Exception as e:  # ImportError, or a missing libnvinfer raising OSError from inside the bindings
+    except Exception as e:  # noqa: BLE001 - ImportError, or a missing libnvinfer raising OSError from inside the bindings
         return None, f"not importable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
     from .backends.tensorrt.version import SUPPORTED_MAJORS, parse_version
+    from .errors import Yolov6EdgeError
 
     text = getattr(trt, "__version__", "unknown")
     try:
         ok = parse_version(text)[0] in SUPPORTED_MAJORS
-    except Exception:
+    except Yolov6EdgeError:
         ok = False
     return text, None if ok else "not supported (yolov6-edge needs TensorRT 10.x or 11.x)"
 

@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, Union, runtime_checkable
+from typing import Any, Callable, Optional, Protocol, Sequence, Union, runtime_checkable
 
 from ..errors import fail
 
@@ -64,7 +64,7 @@ class Backend(Protocol):
     precision: Optional[str] = None
     threads: Optional[int] = None
     inference_precision: Optional[str] = None
-    providers: tuple = ()
+    providers: Sequence[str] = ()
     cuda_graph: bool = False
 
     def __call__(self, blob): ...
@@ -74,7 +74,10 @@ class Backend(Protocol):
         return str(self.path) if self.path is not None else type(self).__name__
 
     def infer_images(self, images, center: bool = True):
-        raise NotImplementedError(f"{type(self).__name__} does not letterbox on its device")
+        # two statements: a Protocol method whose body is one `raise NotImplementedError` counts as abstract for
+        # type checkers, and every backend without the capability would then be an abstract class
+        message = f"{type(self).__name__} does not letterbox on its device"
+        raise NotImplementedError(message)
 
     def stop_spinning(self) -> None:
         return None
@@ -155,7 +158,8 @@ class AdaptedBackend(Backend):
 
 def as_backend(obj) -> Backend:
     """`obj` itself if it is a declared Backend, else adapted (AdaptedBackend)."""
-    return obj if is_backend(obj) else AdaptedBackend(obj)
+    # the required members it does not set are the wrapped object's (__getattr__), which mypy cannot see
+    return obj if is_backend(obj) else AdaptedBackend(obj)  # type: ignore[abstract]
 
 
 def type_name(backend) -> str:

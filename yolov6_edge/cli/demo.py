@@ -51,7 +51,8 @@ def pick_model(weights, train_minutes: float = 0.0, out: Path = Path("demo_out")
         return model, f"{lite} (official YOLOv6Lite-S, COCO-trained)", True
     if train_minutes > 0:
         model = train_on_synthetic(train_minutes, out / "train")
-        return model, f"yolov6lite-s trained {train_minutes:g} min on synthetic shapes (no trained weights found)", False
+        return (model, f"yolov6lite-s trained {train_minutes:g} min on synthetic shapes (no trained weights found)",
+                False)
     from ..models import build_model
 
     model = build_model("yolov6n").fuse().eval()

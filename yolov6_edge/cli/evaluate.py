@@ -37,7 +37,8 @@ def run(args) -> int:
                      conf=args.conf, iou=args.iou, max_det=args.max_det, multi_label=not args.single_label,
                      batch=args.batch, predictions_json=args.predictions, **backend_kwargs(args))
     print(f"{args.model} ({stats['backend']}) on {stats['n_images']} images at "
-          f"{stats['input_size'][0]}x{stats['input_size'][1]} (conf {args.conf}, IoU {args.iou}, {stats['seconds']:.1f} s)")
+          f"{stats['input_size'][0]}x{stats['input_size'][1]} (conf {args.conf}, IoU {args.iou}, "
+          f"{stats['seconds']:.1f} s)")
     print(format_table(stats))
     if args.json:
         record = dict(stats, model=str(args.model), images=str(args.images), ann=str(args.ann), conf=args.conf,

@@ -23,7 +23,7 @@ def _onnx_info_from_onnxruntime(path) -> dict:
 
     try:
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - ORT raises its own exception types for every malformed file
         raise fail(path, f"not a readable ONNX model ({type(e).__name__})") from None
     meta = decode_metadata(sess.get_modelmeta().custom_metadata_map)
     names = meta.get("names", [])
@@ -46,7 +46,7 @@ def onnx_info(path) -> dict:
 
     try:
         proto = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # protobuf raises DecodeError and friends for anything that is not an ONNX
+    except Exception as e:  # noqa: BLE001 - protobuf raises DecodeError and friends for anything that is not an ONNX
         raise fail(path, f"not a readable ONNX model ({type(e).__name__})") from None
     if not proto.graph.node and not proto.graph.output:  # protobuf parses many non-ONNX bytes as an empty model
         raise fail(path, "not an ONNX model (no graph)")
@@ -74,7 +74,8 @@ def model_info(path) -> dict:
     out = {
         "file": str(path), "type": path.suffix.lstrip("."), "model_name": model.model_name,
         "num_classes": len(model.names), "names": list(model.names), "strides": list(model.strides),
-        "input_size": f"any multiple of {max(model.strides)} (chosen at export)", "layout": "boxes_xyxy+scores (PyTorch)", "precision": "fp32",
+        "input_size": f"any multiple of {max(model.strides)} (chosen at export)",
+        "layout": "boxes_xyxy+scores (PyTorch)", "precision": "fp32",
         "fused": bool(getattr(model, "is_fused", info.get("fused"))),
         "parameters": sum(p.numel() for p in model.parameters()),
     }

@@ -92,7 +92,7 @@ class DetectionDataset(Dataset):
 def collate(batch):
     """Stack images; labels become one [M, 6] tensor (batch index, class, x1, y1, x2, y2)."""
     imgs, labels, infos = zip(*batch)
-    rows = [torch.cat([torch.full((len(l), 1), float(b)), l], 1) for b, l in enumerate(labels)]
+    rows = [torch.cat([torch.full((len(lab), 1), float(b)), lab], 1) for b, lab in enumerate(labels)]
     return torch.stack(imgs), torch.cat(rows, 0) if rows else torch.zeros((0, 6)), list(infos)
 
 

@@ -76,7 +76,8 @@ def load_yolo_txt(images_dir, names):
     if parsed is None:
         parsed = {p: parse_label_file(lp, len(names)) for p, lp in zip(paths, labels_files)}
         try:
-            atomic_write_text(cache_file, json.dumps({"hash": key, "labels": {p: v.tolist() for p, v in parsed.items()}}))
+            labels = {p: v.tolist() for p, v in parsed.items()}
+            atomic_write_text(cache_file, json.dumps({"hash": key, "labels": labels}))
         except OSError:
             pass
     sizes = verify_images(paths, cache_path(images_dir, "scan"), desc=f"scan {images_dir.name}")

@@ -93,7 +93,7 @@ def convert_file(src, dst) -> None:
     """Convert `src` (float32 ONNX) to float16 and write `dst` atomically."""
     try:
         model = onnx.load(str(src))
-    except Exception as e:  # onnx raises several types for truncated or foreign files
+    except Exception as e:  # noqa: BLE001 - onnx raises several types for truncated or foreign files
         raise fail(src, f"not a readable ONNX file ({e.__class__.__name__})") from None
     precision = read_props(model).get("precision", "fp32")
     if precision != "fp32":

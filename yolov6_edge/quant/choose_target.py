@@ -27,7 +27,7 @@ CPU_TARGETS = ("openvino", "onnxruntime")
 FLOAT_RUNTIMES = ("onnxruntime", "openvino")  # openvino in f32: the precision the INT8 file's AP is measured in
 
 
-def _available(target) -> str:
+def _available(target) -> str | None:
     """None if the runtime of `target` imports, else why not."""
     try:
         __import__(RUNTIME[target])

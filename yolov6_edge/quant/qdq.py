@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 QMAX = 127.0
 LAYOUT_OPS = ("Reshape", "Transpose")

@@ -68,18 +68,18 @@ class QatRecipe:
 
 @dataclass
 class QuantRecipe:
-    images: str = None  # calibration images: a folder or a list file
+    images: str | None = None  # calibration images: a folder or a list file
     num: int = 512
-    img_size: tuple = None  # (H, W); None: 320x320 for YOLOv6Lite, else 640x640
+    img_size: tuple | None = None  # (H, W); None: 320x320 for YOLOv6Lite, else 640x640
     # mse: on the official YOLOv6Lite S/M/L it is the best or within 0.6 AP of the best method and 1.6-2.8 AP
     # above max (benchmarks/results/quant_methods.md); "auto" (with eval_images/eval_ann) measures instead
     method: str = "mse"
     percentile: float = 99.99
     channel_scale: str = "depthwise"
     skip: object = None  # layer names, a report JSON, or "auto" (with max_ap_drop)
-    max_ap_drop: float = None
-    eval_images: str = None
-    eval_ann: str = None
+    max_ap_drop: float | None = None
+    eval_images: str | None = None
+    eval_ann: str | None = None
     batch: int = 8
     target: str = "tensorrt"  # Q/DQ placement: tensorrt, openvino, onnxruntime or cpu (targets.py)
     weight_bits: object = None  # None: the target's default (WEIGHT_BITS, DEFAULT_WEIGHT_BITS)
@@ -154,7 +154,7 @@ class QuantRecipe:
         return self.weight_bits or default_weight_bits(self.target)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        d: dict = dataclasses.asdict(self)
         d["img_size"] = list(self.img_size) if self.img_size else None
         d["weight_bits"] = self.bits
         d["qat"]["weight_bound"] = f"{self.qat.weight_bound:g}"

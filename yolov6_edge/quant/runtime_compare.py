@@ -46,7 +46,7 @@ class Unit:
     name: str  # the conv's weight name without ".weight", e.g. neck.reduce4.conv
     conv: str  # the Conv node's name
     output: str  # the tensor checked: the conv output, or the end of its single-reader activation chain
-    next_scale: float = None  # scale of the QuantizeLinear that reads `output`, if one does
+    next_scale: float | None = None  # scale of the QuantizeLinear that reads `output`, if one does
     next_zero_point: int = 0
 
 
@@ -56,9 +56,9 @@ class LayerResult:
     backend: str
     rel_err: float
     max_abs: float
-    max_steps: float = None  # max |error| in quantization steps of the next QuantizeLinear
-    codes_differ: float = None  # fraction of elements whose next-layer INT8 code differs
-    frac_off: float = None  # fraction of elements off by more than 1e-3 of the largest |reference|
+    max_steps: float | None = None  # max |error| in quantization steps of the next QuantizeLinear
+    codes_differ: float | None = None  # fraction of elements whose next-layer INT8 code differs
+    frac_off: float | None = None  # fraction of elements off by more than 1e-3 of the largest |reference|
     departs: bool = False
 
     def to_dict(self):
@@ -318,7 +318,7 @@ def compare_runtimes(onnx_path, images, backends=("onnxruntime", "openvino"), nu
         arguments.choice(b, "backend", ("onnxruntime", "openvino"), where=where)
     try:
         model = onnx.load(str(onnx_path))
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - onnx raises several types for truncated or foreign files
         raise fail(onnx_path, f"not a readable ONNX file ({type(e).__name__})") from None
     size = _input_size(onnx_path, model)
     files, blob = _preprocess(onnx_path, images, num, size)

@@ -166,7 +166,7 @@ def apply_target(model: onnx.ModelProto, target: str) -> dict:
     """Rewrite a TensorRT-placement QDQ model in place for `target`; returns what changed (for the report)."""
     if target not in TARGETS:
         raise ValueError(f"unknown Q/DQ target {target!r} (expected one of {', '.join(TARGETS)})")
-    done = {"target": target}
+    done: dict = {"target": target}
     if target == "onnxruntime":
         done["fused_convs"] = quantize_conv_outputs(model)
     if target in ("openvino", "onnxruntime"):

@@ -76,6 +76,7 @@ def check_outputs(backend, outputs, n: int):
     """
     name = model_label(backend)
     outputs = tuple(outputs)
+    expected: tuple
     if backend.layout == "end2end":
         expected = (("num_dets", 2), ("det_boxes", 3), ("det_scores", 2), ("det_classes", 2))
     else:

@@ -3,7 +3,7 @@ per object instead of per class)."""
 import cv2
 import numpy as np
 
-from ..palette import colour, track_colour  # noqa: F401 (colour: callers import it from here too)
+from ..palette import colour, track_colour  # colour: callers import it from here too
 
 
 def draw(image: np.ndarray, dets) -> np.ndarray:

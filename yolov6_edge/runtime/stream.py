@@ -230,8 +230,8 @@ class Stream:
 
     def _letterbox(self):
         det = self.detector
-        self._stage("pre", self._frames, self._batches, lambda frames: (frames, det.preprocess(f.image for f in frames)),
-                    n=self.batch, fill=self.fill)
+        self._stage("pre", self._frames, self._batches,
+                    lambda frames: (frames, det.preprocess(f.image for f in frames)), n=self.batch, fill=self.fill)
 
     def _infer(self):
         det = self.detector

@@ -87,7 +87,7 @@ class StreamWriter:
             annotated = draw(res.frame, res)
         if self._writer is None:
             h, w = annotated.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*FOURCC), self.fps, (w, h))
+            self._writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter.fourcc(*FOURCC), self.fps, (w, h))
             if not self._writer.isOpened():
                 raise fail(self.shown / self.video_path.name, f"OpenCV cannot write a {FOURCC} video here")
             self._size = (w, h)

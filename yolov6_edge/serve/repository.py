@@ -63,7 +63,7 @@ class ExportSettings:
     threads: int = 0  # ONNX Runtime / OpenVINO intra-op threads per instance of the python flavour (0: default)
     queue_delay_us: int = 2000
     device: str = "auto"  # instance kind: cpu, gpu, auto (gpu for TensorRT, cpu otherwise)
-    img_size: tuple = None  # for .pt/.param models
+    img_size: tuple | None = None  # for .pt/.param models
     center: bool = True
 
 
@@ -158,7 +158,7 @@ def _write_model(stage: Path, folder: str, config: dict, files=(), code=None) ->
         (version / "model.py").write_text(MODEL_PY.format(module=code[0], cls=code[1]))
 
 
-def export_triton(model, out, settings: ExportSettings = None) -> dict:
+def export_triton(model, out, settings: ExportSettings | None = None) -> dict:
     """Write the repository; returns a summary (models written, flavour, input size, classes)."""
     from ..atomic import staged_folder
 

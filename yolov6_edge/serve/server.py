@@ -48,10 +48,10 @@ class Installation:
     """A tritonserver binary and what it needs to run: a backends folder and library paths."""
 
     binary: Path
-    backends: Path  # the backend directory to pass (None: the binary's default, /opt/tritonserver/backends)
+    backends: Path | None  # the backend directory to pass (None: the binary's default, /opt/tritonserver/backends)
     libs: list
-    stub: Path = None  # the wheel's Python backend stub for this Python (placed into our backends folder)
-    version: tuple = None  # (major, minor, patch) where known
+    stub: Path | None = None  # the wheel's Python backend stub for this Python (placed into our backends folder)
+    version: tuple | None = None  # (major, minor, patch) where known
 
     @property
     def numpy2_stub_ok(self) -> bool:
@@ -286,7 +286,7 @@ class TritonServer:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = None) -> int:
+    def stop(self, timeout: float | None = None) -> int | None:
         """Shut down: SIGINT (Triton finishes in-flight requests, up to exit_timeout), then SIGKILL the group."""
         code = None
         if self.process is not None:

@@ -146,7 +146,8 @@ class LineCount:
         went_in, went_out = [], []
         dist = (points - self.p1) @ self.normal
         # the band is a fraction of the box's extent across the line (jitter grows with the box)
-        extent = np.abs(self.normal[0]) * (boxes[:, 2] - boxes[:, 0]) + np.abs(self.normal[1]) * (boxes[:, 3] - boxes[:, 1])
+        extent = (np.abs(self.normal[0]) * (boxes[:, 2] - boxes[:, 0])
+                  + np.abs(self.normal[1]) * (boxes[:, 3] - boxes[:, 1]))
         for tid, p, dd, ext, name in zip(ids, points, dist, extent, names):
             if tid < 0:
                 continue

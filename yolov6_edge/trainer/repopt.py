@@ -54,7 +54,7 @@ def save_scales(scales, path):
 def load_scales(path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch.load raises several unrelated types for a bad file
+    except Exception as e:  # noqa: BLE001 - torch.load raises several unrelated types for a bad file
         raise fail(path, f"cannot read RepOptimizer scales ({type(e).__name__})")
 
 

@@ -176,8 +176,9 @@ def read_yolov6(root, sd, path):
     elif name is None:
         name = f"yolov6{_size_letter(ch)}-{'mbla' if stage == 'MBLABlock' else BLOCK_SUFFIX[stem_cls]}"
     head = "DFL reg_max %d" % reg_max if reg_max else "ltrb"
-    desc = (f"{'P6 (4 levels to stride 64), ' if p6 else ''}{BLOCK_LABEL[stem_cls]}{' in MBLA stages' if stage == 'MBLABlock' else ''}, {bb_cls} + {neck_cls} + Detect ({head}, strides {'/'.join(map(str, strides))}), "
-            f"widths {ch}, repeats {reps}")
+    desc = (f"{'P6 (4 levels to stride 64), ' if p6 else ''}{BLOCK_LABEL[stem_cls]}"
+            f"{' in MBLA stages' if stage == 'MBLABlock' else ''}, {bb_cls} + {neck_cls} + Detect ({head}, strides "
+            f"{'/'.join(map(str, strides))}), widths {ch}, repeats {reps}")
     return arch, n_cls, name, desc
 
 
@@ -193,8 +194,8 @@ def _csp_ratio(sd, path, kind, stages):
         pairs = [(s, _weight_shape(sd, f"{s}.cv1", path, "an MBLABlock")[0] // (len(_indices(sd, f"{s}.m")) + 1),
                   _weight_shape(sd, f"{s}.cv2", path, "an MBLABlock")[0]) for s in stages]
     else:
-        pairs = [(s, _weight_shape(sd, f"{s}.cv1", path, "a BepC3")[0], _weight_shape(sd, f"{s}.cv3", path, "a BepC3")[0])
-                 for s in stages]
+        pairs = [(s, _weight_shape(sd, f"{s}.cv1", path, "a BepC3")[0],
+                  _weight_shape(sd, f"{s}.cv3", path, "a BepC3")[0]) for s in stages]
     for e in CSP_RATIOS:
         if all(int(out * e) == hidden for _, hidden, out in pairs):
             return e

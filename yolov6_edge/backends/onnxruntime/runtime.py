@@ -36,7 +36,7 @@ class OnnxRuntimeBackend(Backend):
         self.spinning = True  # ORT's default: pool threads spin between calls
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=self._providers)
-        except Exception as e:  # ORT raises its own exception types for every malformed file
+        except Exception as e:  # noqa: BLE001 - ORT raises its own exception types for every malformed file
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise fail(path, f"not a readable ONNX model ({first[:200]})") from None
         self.path = path

@@ -32,7 +32,7 @@ def _framework_metadata(model) -> dict:
             return {}
         keys = list(model.get_rt_info()["framework"].keys())
         return {str(k): model.get_rt_info(["framework", str(k)]).astype(str) for k in keys}
-    except Exception:  # older releases keep it elsewhere or not at all: the defaults then apply
+    except Exception:  # noqa: BLE001 - older releases keep it elsewhere or not at all: the defaults then apply
         return {}
 
 
@@ -71,7 +71,7 @@ class OpenVINOBackend(Backend):
                                  f"(its capabilities: {', '.join(caps)})")
         try:
             model = core.read_model(str(path))
-        except Exception as e:  # OpenVINO raises RuntimeError with a multi-line report for malformed files
+        except Exception as e:  # noqa: BLE001 - OpenVINO raises RuntimeError with a multi-line report for malformed files
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise fail(path, f"not a model OpenVINO can read ({first[:200]})") from None
         self.path = path
@@ -97,7 +97,7 @@ class OpenVINOBackend(Backend):
             config["INFERENCE_PRECISION_HINT"] = inference_precision
         try:
             self.compiled = core.compile_model(model, device, config)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the plugin's own types; the message names the file and device
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise fail(path, f"OpenVINO could not compile it for {device} ({first[:200]})") from None
         self.request = self.compiled.create_infer_request()

@@ -35,7 +35,7 @@ def read_onnx_contract(path) -> dict:
         raise fail(path, "file not found")
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # onnx raises DecodeError, ValueError... for foreign or truncated files
+    except Exception as e:  # noqa: BLE001 - onnx raises DecodeError, ValueError... for foreign or truncated files
         raise fail(path, f"not a readable ONNX file ({e.__class__.__name__})") from None
     g = model.graph
     inputs = {i.name: i for i in g.input}

@@ -70,7 +70,8 @@ class TensorRTBackend(Backend):
         self._runtime = trt.Runtime(self._logger)
         self._engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self._engine is None:
-            raise fail(self.path, f"TensorRT could not deserialize it; rebuild it with: {self.metadata['build_command']}")
+            raise fail(self.path,
+                       f"TensorRT could not deserialize it; rebuild it with: {self.metadata['build_command']}")
         self._context = self._engine.create_execution_context()
         if self._context is None:
             raise fail(self.path, "TensorRT could not create an execution context (out of GPU memory?)")
@@ -223,7 +224,7 @@ class TensorRTBackend(Backend):
     def __del__(self):
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - at interpreter shutdown the CUDA bindings may be gone
             pass
 
 

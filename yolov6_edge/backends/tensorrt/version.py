@@ -48,7 +48,7 @@ def availability():
         import_tensorrt()
     except Yolov6EdgeError as e:
         return str(e)
-    except Exception as e:  # a missing libnvinfer raises OSError from inside the bindings
+    except Exception as e:  # noqa: BLE001 - a missing libnvinfer raises OSError from inside the bindings
         first = str(e).splitlines()[0] if str(e) else ""
         return f"tensorrt: not importable ({type(e).__name__}: {first}); {INSTALL_HINT}"
     return None
