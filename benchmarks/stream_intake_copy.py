@@ -17,7 +17,7 @@ from yolov6_edge.host import cpu_flags, cpu_name
 from yolov6_edge.runtime.sources import intake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import timeit  # noqa: E402
+from timing import timeit
 
 
 def main():

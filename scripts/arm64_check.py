@@ -606,7 +606,7 @@ def main(argv=None):
             entry.update(status="skipped", reason=str(e))
         except Fail as e:
             entry.update(status="failed", reason=str(e.args[0]), figures=e.args[1] if len(e.args) > 1 else None)
-        except Exception as e:  # a crash in one step is that step's failure; the others still run
+        except Exception as e:  # noqa: BLE001 - a crash in one step is that step's failure; the others run
             entry.update(status="failed", reason=f"{type(e).__name__}: {e}")
         entry["wall_s"] = round(time.time() - t0, 1)
         results.append(entry)

@@ -125,7 +125,8 @@ def make(args):
     meta = {"machine": platform.machine(), "jpegs": [p.name for p in paths], "n_synthetic": len(images) - len(paths),
             "model": str(args.model) if args.model else None, "opencv": cv2.__version__}
     np.savez_compressed(args.out, meta=np.array(json.dumps(meta)), **arrays)
-    print(f"wrote {args.out}: {len(images)} images ({len(paths)} JPEGs), {sum(k.startswith('ref.') for k in arrays)} outputs")
+    refs = sum(k.startswith('ref.') for k in arrays)
+    print(f"wrote {args.out}: {len(images)} images ({len(paths)} JPEGs), {refs} outputs")
     return 0
 
 

@@ -52,7 +52,7 @@ LAYERS = (
     ("datasets", ("yolov6_edge.datasets",)),
     ("ops", ("yolov6_edge.ops", "yolov6_edge._C")),
     ("base", ("yolov6_edge.errors", "yolov6_edge.atomic", "yolov6_edge.onnx_contract", "yolov6_edge.host",
-              "yolov6_edge.palette", "yolov6_edge.cuda_memory")),
+              "yolov6_edge.palette", "yolov6_edge.cuda_memory", "yolov6_edge.arguments", "yolov6_edge.files")),
 )
 # what `from yolov6_edge import NAME` reaches (yolov6_edge/__init__.py's __getattr__); None: no module of ours
 FACADE_NAMES = {"Detector": "yolov6_edge.runtime.detector", "Yolov6EdgeError": "yolov6_edge.errors",
@@ -68,6 +68,7 @@ NO_TORCH = ("yolov6_edge.runtime", "yolov6_edge.backends", "yolov6_edge.ops", "y
             "yolov6_edge.quant.reference", "yolov6_edge.quant.targets", "yolov6_edge.quant.runtime_compare",
             "yolov6_edge.quant.recipe", "yolov6_edge.quant.choose_target",
             "yolov6_edge.errors", "yolov6_edge.atomic", "yolov6_edge.onnx_contract", "yolov6_edge.host",
+            "yolov6_edge.arguments", "yolov6_edge.files",
             "yolov6_edge.palette", "yolov6_edge.cuda_memory")
 TORCH_OK = ("yolov6_edge.backends.torch",)
 TORCH = ("torch", "torchvision")

@@ -78,7 +78,8 @@ def test_summary_renders_a_record_with_ap_and_skips(check):
               "host": {"cpu": "x", "machine": "x86_64", "cores": 2, "load_average_at_start": [1.0]},
               "note": "not a timing", "cpu_models": {"cortex-a72": {"qemu_cpu": "cortex-a72", "what": "Pi 4"}},
               "settings": {"eval": "--conf 0.03", "tolerance_AP": check.TOLERANCE},
-              "steps": [{"name": "ap-x86", "status": "ok", "figures": {k: {"AP": 28.18, "AP50": 41.0} for k in check.FILES}},
+              "steps": [{"name": "ap-x86", "status": "ok",
+                         "figures": {k: {"AP": 28.18, "AP50": 41.0} for k in check.FILES}},
                         {"name": "ap-cortex-a72", "status": "ok",
                          "figures": {k: {"AP": 28.2, "AP50": 41.0} for k in check.FILES}},
                         {"name": "pytest", "status": "skipped", "reason": "not selected (--only)"}]}

@@ -107,7 +107,7 @@ def test_ap_is_scored_on_the_eval_images_and_the_budget_decides(calibrated, labe
     rep = choose_cpu_target(q, tmp_path / "a.onnx", SIZE, ap_budget=100.0, **kw)
     cands = rep["cpu_choice"]["candidates"]
     assert rep["ap_float"] is not None and all(c["ap"] is not None for c in cands.values())
-    assert rep["verdict"] == "int8" and f"budget 100" in rep["message"]
+    assert rep["verdict"] == "int8" and "budget 100" in rep["message"]
     assert rep["ap_int8"] == cands[rep["target"]]["ap"]
     # the same measurements judged with a budget of 0: the rule decides, not the numbers we hoped for
     rep0 = choose_cpu_target(q, tmp_path / "b.onnx", SIZE, ap_budget=0.0, **kw)

@@ -114,7 +114,6 @@ def calibrated(tmp_path_factory):
                                              ("openvino", "openvino")])
 def test_every_target_agrees_with_the_reference_layer_by_layer_on_its_runtime(calibrated, tmp_path, target,
                                                                               runtime):
-    from yolov6_edge.quant.interface import export_qdq
     from yolov6_edge.quant.qdq import check_placement
     from yolov6_edge.quant.runtime_compare import compare_runtimes
     from yolov6_edge.quant.recipe import default_weight_bits

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import cv2
 import numpy as np
@@ -195,7 +194,7 @@ def test_a_full_disk_while_writing_is_one_line_and_leaves_nothing(tmp_path, work
     from yolov6_edge.atomic import atomic_path
 
     with pytest.raises(Yolov6EdgeError) as e:
-        with atomic_path(tmp_path / "m.onnx") as tmp:
+        with atomic_path(tmp_path / "m.onnx"):
             with open("/dev/full", "wb") as f:  # what a write on a full disk raises
                 f.write(b"x" * 10)
                 f.flush()
@@ -308,7 +307,8 @@ def test_a_full_filesystem_is_one_line_and_leaves_the_output_folder_as_it_was(tm
         from yolov6_edge.cli.main import main
         rc = main(['predict', {str(work / 'tiny.onnx')!r}, {str(work / 'imgs')!r}, '-o', {str(small / 'out')!r}])
         import os
-        print(rc, sorted(os.listdir({str(small / 'out')!r})), open({str(small / 'out/detections.json')!r}).read().strip())
+        print(rc, sorted(os.listdir({str(small / 'out')!r})),
+              open({str(small / 'out/detections.json')!r}).read().strip())
     """)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().splitlines()[-1] == "2 ['detections.json'] old", res.stdout

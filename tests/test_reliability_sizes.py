@@ -155,7 +155,8 @@ def test_ncnn_class_conv_width_that_its_weights_do_not_hold_is_refused(tmp_path,
 def _conv_onnx(path, input_shape, meta=None):
     """A one-Conv graph (boxes = Relu(conv), scores = Sigmoid(conv)): enough for compare-runtimes."""
     c = input_shape[1] if len(input_shape) == 4 and isinstance(input_shape[1], int) else 3
-    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, c, 3, 3)).astype(np.float32), "conv.weight")
+    w = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, c, 3, 3)).astype(np.float32),
+                                "conv.weight")
     if len(input_shape) == 4:
         nodes = [helper.make_node("Conv", ["images", "conv.weight"], ["feat"], pads=[1, 1, 1, 1], name="conv"),
                  helper.make_node("Relu", ["feat"], ["boxes"]), helper.make_node("Sigmoid", ["feat"], ["scores"])]

@@ -183,7 +183,7 @@ def test_pyav_decoder_turns_a_phone_video_as_opencv_does(tmp_path, degrees):
         out.close()
         pytest.skip(f"PyAV {av.__version__} cannot write a display matrix (VideoStream.set_display_rotation)")
     stream.set_display_rotation(degrees)
-    for i in range(6):
+    for _ in range(6):
         img = np.full((48, 64, 3), 40, np.uint8)
         img[2:12, 3:23] = (0, 0, 250)  # a red mark at the top left of the stored picture
         for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):

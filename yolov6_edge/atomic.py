@@ -55,10 +55,14 @@ WRITE_ERRORS = {
 DISK_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS)
 
 
+def _cause(e: OSError) -> str:
+    return (WRITE_ERRORS.get(e.errno) if e.errno is not None else None) or e.strerror or str(e)
+
+
 def write_error(path, e: OSError) -> Yolov6EdgeError:
     """One line for a failed write: '<path>: cannot write: <cause> (ERRNO)'."""
-    cause = WRITE_ERRORS.get(e.errno) or (e.strerror or str(e))
-    code = errno.errorcode.get(e.errno, "")
+    cause = _cause(e)
+    code = errno.errorcode.get(e.errno, "") if e.errno is not None else ""
     return fail(path, f"cannot write: {cause}" + (f" ({code})" if code else ""))
 
 
@@ -312,7 +316,7 @@ def _probe(folder: Path, path: Path) -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".yolov6-edge-write-check.", dir=folder)
     except OSError as e:
-        raise fail(path, f"cannot write in {folder}: {WRITE_ERRORS.get(e.errno) or e.strerror or e}") from None
+        raise fail(path, f"cannot write in {folder}: {_cause(e)}") from None
     os.close(fd)
     os.unlink(probe)
 

@@ -136,7 +136,7 @@ def _guarded_output():
         sys.stdout, sys.stderr = saved
         if isinstance(out, _ClosedPipeGuard) and out.broken and not (isinstance(err, _ClosedPipeGuard) and err.broken):
             with contextlib.suppress(Exception):
-                print(f"yolov6-edge: standard output was closed early (broken pipe); the rest of the printed output "
+                print("yolov6-edge: standard output was closed early (broken pipe); the rest of the printed output "
                       "was dropped, files were written as usual", file=saved[1])
 
 

@@ -24,7 +24,8 @@ def register(subparsers, name):
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="the trainer's augmentations (mosaic, affine, HSV, flip), new each epoch, with or "
                         "without --labels; --no-augment: plain letterboxed images")
-    p.add_argument("--det-weight", type=nonnegative_float, default=None, help=f"detection loss weight (with --labels; default "
+    p.add_argument("--det-weight", type=nonnegative_float, default=None,
+                   help=f"detection loss weight (with --labels; default "
                                                                   f"{Q.det_weight:g})")
     p.add_argument("--cache", type=Path, default=None, help="calibration cache (default OUT.calib.json)")
     p.add_argument("--epochs", type=positive_int, default=None, help=f"default {Q.epochs}")
@@ -41,7 +42,8 @@ def register(subparsers, name):
     p.add_argument("--batch", type=positive_int, default=None, help=f"default {DEFAULTS.batch}")
     p.add_argument("--learn-channel-scale", action=argparse.BooleanOptionalAction, default=None,
                    help="train the depthwise channel scales too (per-channel input steps; see --channel-scale)")
-    p.add_argument("--seed", type=seed, default=None, help="batch order and augmentation draws (runs differ by ~0.2 AP)")
+    p.add_argument("--seed", type=seed, default=None,
+                   help="batch order and augmentation draws (runs differ by ~0.2 AP)")
     p.add_argument("--eval-images", type=Path, default=None,
                    help="labelled COCO image folder, neither your test set nor --images: the start and every "
                         "--eval-every epochs are scored by AP on it and the best is written, the start included")

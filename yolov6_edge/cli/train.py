@@ -33,7 +33,8 @@ def register(subparsers, name):
     p.add_argument("--eval-interval", type=positive_int, default=1)
     p.add_argument("--teacher", default="", help="self-distillation teacher (model name or weights)")
     p.add_argument("--resume", default="", help="last.pt of an interrupted run")
-    p.add_argument("--max-minutes", type=nonnegative_float, default=0.0, help="stop (validate, save) after this wall time")
+    p.add_argument("--max-minutes", type=nonnegative_float, default=0.0,
+                   help="stop (validate, save) after this wall time")
     p.add_argument("--repopt-search", action="store_true",
                    help="RepOptimizer step 1: train the branch-scale search form, write OUTPUT/repopt_scales.pt")
     p.add_argument("--repopt-scales", default="",

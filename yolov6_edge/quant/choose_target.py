@@ -82,7 +82,7 @@ def choose_cpu_target(qmodel, out_onnx, img_size, threads=1, images=None, iters=
     timer = timer or bench_many
     out_onnx = Path(out_onnx)
     check_images = list_images(images, 1) if images is not None else None
-    choice = {"threads": threads, "candidates": {}, "float": {}, "ap_budget": ap_budget}
+    choice: dict = {"threads": threads, "candidates": {}, "float": {}, "ap_budget": ap_budget}
     with tempfile.TemporaryDirectory() as d:
         paths, levels = {}, {}
         for target in CPU_TARGETS:
@@ -92,7 +92,7 @@ def choose_cpu_target(qmodel, out_onnx, img_size, threads=1, images=None, iters=
                 continue
             path = Path(d) / f"{target}.onnx"
             levels[target] = place(qmodel, path, img_size, target, weight_bits)
-            entry = {"weight_levels": levels[target]}
+            entry: dict = {"weight_levels": levels[target]}
             if check_images:
                 rep = compare_runtimes(path, check_images, backends=[RUNTIME[target]], num=1, threads=threads,
                                        layers=check_layers, progress=False)

@@ -182,7 +182,7 @@ def read_recipe_file(path: Path) -> dict:
     except UnicodeDecodeError as e:
         raise fail(path, f"not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}): not a recipe") from None
     try:
-        data = yaml.load(text, Loader=_bounded_loader())  # noqa: S506 - a SafeLoader subclass, bounded
+        data = yaml.load(text, Loader=_bounded_loader())
     except yaml.YAMLError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise fail(path, f"not a valid recipe YAML ({first[:160]})") from None

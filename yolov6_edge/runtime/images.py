@@ -137,7 +137,8 @@ def read_bytes(path) -> bytes:
     regular_file(path, "image")  # a fifo would block the read, /dev/zero exhaust memory
     size = path.stat().st_size
     if size > MAX_IMAGE_BYTES:
-        raise fail(path, f"is {size / 2**30:.1f} GiB; an encoded image above {MAX_IMAGE_BYTES // 2**30} GiB is not read")
+        raise fail(path, f"is {size / 2**30:.1f} GiB; an encoded image above {MAX_IMAGE_BYTES // 2**30} GiB "
+                         "is not read")
     try:
         return path.read_bytes()
     except OSError as e:

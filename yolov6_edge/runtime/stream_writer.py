@@ -59,10 +59,11 @@ class StreamWriter:
         self.stride = vid_stride
         self.fps = (info.fps or LIVE_FPS) / vid_stride
         self.frames = 0
-        self._writer = None
-        self._last = None  # (frame index, annotated frame) for filling dropped frames
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple | None = None
+        self._last: tuple | None = None  # (frame index, annotated frame) for filling dropped frames
         self.records = 0
-        self.video_problem = None  # why the video stopped being written, once it has
+        self.video_problem: str | None = None  # why the video stopped being written, once it has
         try:
             self._jsonl = open(self.jsonl_path, "w")
         except OSError as e:

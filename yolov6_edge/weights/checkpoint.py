@@ -12,7 +12,7 @@ import torch
 
 from ..atomic import atomic_path
 from ..errors import fail
-from .state import MAX_CLASSES, build_within_file  # noqa: F401 - MAX_CLASSES kept importable from here
+from .state import MAX_CLASSES, build_within_file
 from .state import apply_batchnorm_settings, batchnorm_settings, load_state_dict_checked
 
 FORMAT = "yolov6-edge"

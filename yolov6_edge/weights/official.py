@@ -165,8 +165,8 @@ def check_pickle(data: bytes) -> None:
     except RefusedPickle:
         raise
     except Exception as e:  # noqa: BLE001 - pickletools raises ValueError and others on damaged streams
-        raise RefusedPickle(f"a damaged pickle stream ({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") \
-            from None
+        shown = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise RefusedPickle(f"a damaged pickle stream ({shown})") from None
 
 
 class RestrictedUnpickler(pickle.Unpickler):

@@ -101,8 +101,8 @@ def _check_state(node, where, file) -> None:
             if not isinstance(name, str):
                 raise fail(file, f"module '{where}' has a {key[1:]} entry named {name!r:.40}: a damaged file")
             if key != "_modules" and item is not None and not isinstance(item, torch.Tensor):
-                raise fail(file, f"module '{where}' {key[1:-1]} '{name}' is of type {type(item).__name__}, not a tensor: "
-                                 "a damaged file")
+                raise fail(file, f"module '{where}' {key[1:-1]} '{name}' is of type {type(item).__name__}, "
+                                 "not a tensor: a damaged file")
     skip = state.get("_non_persistent_buffers_set")
     if skip is not None and not isinstance(skip, (set, frozenset)):
         raise fail(file, f"module '{where}' has _non_persistent_buffers_set of type {type(skip).__name__}: a damaged "
