@@ -1,24 +1,15 @@
-"""Fuzz the native ops and the loaders with a fixed seed (benchmarks/fuzz.py): random shapes, dtypes, NaN/inf,
+"""Fuzz the native ops and the loaders with a fixed seed (tests/fuzz.py): random shapes, dtypes, NaN/inf,
 truncated and mutated files. Any abort, hang, unexpected exception, multi-line message or malformed result
 fails. 250 cases (recipes, official .pt trees and streams among the targets), about 40 s on the 2-core CI box;
-`python benchmarks/fuzz.py --seconds 600` runs longer."""
-import importlib.util
-
-from conftest import ROOT, SHARED
+`python tests/fuzz.py --seconds 600` runs longer."""
+import fuzz
+from conftest import SHARED
 
 CASES = 250
 SEED = 17
 
 
-def _fuzz():
-    spec = importlib.util.spec_from_file_location("fuzz", ROOT / "benchmarks" / "fuzz.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_fuzz_ops_and_loaders_fixed_seed():
-    fuzz = _fuzz()
     result = fuzz.fuzz(seed=SEED, cases=CASES, hang_seconds=45, quiet=True)
     print(fuzz.report_markdown(result, f"fuzz(seed={SEED}, cases={CASES})"))
     # every case index is run or, for targets that mutate a ../shared file, skipped where ../shared is absent

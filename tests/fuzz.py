@@ -5,8 +5,8 @@ recipes (mutated YAML: odd values, alias bombs, deep nesting, bytes), official .
 (fields of other types, tensors of other shapes, views that claim more values than stored) and streams
 (videos, damaged videos, arrays in a reused buffer, image lists, odd argument values).
 
-    python benchmarks/fuzz.py --seconds 600 [--seed 1] [--out benchmarks/results/fuzz_long.md]
-    python benchmarks/fuzz.py --cases 2000            # a fixed number of cases (what tests/test_fuzz.py runs)
+    python tests/fuzz.py --seconds 600 [--seed 1] [--out benchmarks/results/fuzz_long.md]
+    python tests/fuzz.py --cases 2000            # a fixed number of cases (what tests/test_fuzz.py runs)
 
 A case passes when the call returns a well-formed result (checked: shapes, ranges, order; small NMS cases
 against the numpy reference of tests/reference_ops.py) or raises the documented one-line error:
@@ -53,8 +53,7 @@ class Fixtures:
         import cv2
         import torch
 
-        sys.path.insert(0, str(ROOT / "tests"))
-        from standin_models import TinyContractModel
+        from standin_models import TinyContractModel  # beside this file: on sys.path when run or imported
         from yolov6_edge.export.onnx import export_onnx
         from yolov6_edge.models import build_model
         from yolov6_edge.weights.checkpoint import save_checkpoint
@@ -938,13 +937,12 @@ def main():
     ap.add_argument("--progress", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        sys.path.insert(0, str(ROOT / "tests"))
         worker(args.seed, args.start, args.cases, args.deadline, args.progress)
         return 0
     if args.cases is None and args.seconds is None:
         args.cases = 2000
     result = fuzz(args.seed, args.cases, args.seconds, args.start, args.hang_seconds)
-    command = "python benchmarks/fuzz.py " + " ".join(sys.argv[1:])
+    command = "python tests/fuzz.py " + " ".join(sys.argv[1:])
     text = report_markdown(result, command)
     print(text)
     for f in result["failures"][:5]:
