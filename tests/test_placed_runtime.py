@@ -215,3 +215,59 @@ def test_the_cli_takes_inference_precision_for_a_file_that_opens_on_openvino(pla
     assert main(["bench", str(placed["float"]), "--batch", "1", "--warmup", "0", "--iters", "1",
                  "--inference-precision", "f32"]) == 2
     assert "openvino" in capsys.readouterr().err
+
+
+def _served_args(model_dir):
+    """The `args` Triton hands a Python model's initialize(): its configuration as JSON (the parameters read
+    back from the config.pbtxt export-triton wrote), the repository folder and the version."""
+    import re
+
+    text = (model_dir / "config.pbtxt").read_text()
+    params = {k: {"string_value": json.loads(f'"{v}"')}
+              for k, v in re.findall(r'key: "([^"]+)"\s*value \{\s*string_value: "((?:[^"\\]|\\.)*)"', text)}
+    assert params["model_file"]["string_value"] == "model.onnx"
+    return {"model_config": json.dumps({"max_batch_size": 16, "parameters": params}),
+            "model_repository": str(model_dir), "model_version": "1"}
+
+
+@pytest.fixture
+def served(placed, tmp_path, monkeypatch):
+    """The python flavour's PipelineModel for the OpenVINO-placed file, initialized as Triton would (with a
+    stand-in for triton_python_backend_utils, which initialize only stores)."""
+    import types
+
+    from yolov6_edge.serve.models.pipeline import PipelineModel
+    from yolov6_edge.serve.repository import export_triton
+
+    export_triton(placed["openvino"], tmp_path / "repo")
+    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", types.ModuleType("triton_python_backend_utils"))
+
+    def start():
+        model = PipelineModel()
+        model.initialize(_served_args(tmp_path / "repo" / "yolov6"))
+        return model
+
+    return start
+
+
+def test_the_python_flavour_serves_the_placed_file_on_its_runtime(served):
+    _openvino()
+    model, fallbacks = _opened(served)
+    assert model.detector.backend.name == "openvino" and fallbacks == []
+
+
+def test_the_python_flavour_falls_back_with_one_warning(served, no_openvino):
+    model, fallbacks = _opened(served)
+    assert model.detector.backend.name == "onnxruntime" and len(fallbacks) == 1
+
+
+def test_export_triton_says_when_an_ensemble_serves_the_placed_file_without_int8_speed(placed, tmp_path):
+    from yolov6_edge.serve.repository import ExportSettings, export_triton
+
+    def export(model, flavour):
+        return _opened(lambda: export_triton(model, tmp_path / flavour / model.stem, ExportSettings(flavour=flavour)))
+
+    _, fallbacks = export(placed["openvino"], "onnxruntime")
+    assert len(fallbacks) == 1 and "--model-backend openvino" in str(fallbacks[0].message)
+    assert export(placed["openvino"], "openvino")[1] == []
+    assert export(placed["tensorrt"], "onnxruntime")[1] == []
