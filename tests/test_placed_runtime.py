@@ -150,13 +150,11 @@ def test_without_openvino_it_opens_on_onnxruntime_with_one_warning_line(placed, 
     assert _opened(lambda: Detector(placed["openvino"], backend="onnxruntime"))[1] == []
 
 
-def test_eval_and_compare_open_the_placed_file_on_its_runtime(placed, tmp_path):
+@pytest.fixture
+def labelled(tmp_path):
+    """(image folder, COCO annotations): one 64x64 image, one box, the tiny model's three classes."""
     import cv2
 
-    from yolov6_edge.eval.compare import compare
-    from yolov6_edge.eval.coco import evaluate
-
-    _openvino()
     imgs = tmp_path / "images"
     imgs.mkdir()
     cv2.imwrite(str(imgs / "a.png"), np.full((64, 64, 3), 200, np.uint8))
@@ -165,6 +163,15 @@ def test_eval_and_compare_open_the_placed_file_on_its_runtime(placed, tmp_path):
                                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [8, 8, 20, 20],
                                                 "area": 400, "iscrowd": 0}],
                                "categories": [{"id": i + 1, "name": f"c{i}"} for i in range(3)]}))
+    return imgs, ann
+
+
+def test_eval_and_compare_open_the_placed_file_on_its_runtime(placed, labelled):
+    from yolov6_edge.eval.compare import compare
+    from yolov6_edge.eval.coco import evaluate
+
+    _openvino()
+    imgs, ann = labelled
     stats = evaluate(placed["openvino"], imgs, ann, progress=False)
     assert stats["backend"] == "openvino"
     assert evaluate(placed["openvino"], imgs, ann, progress=False, backend="onnxruntime")["backend"] == "onnxruntime"
@@ -201,6 +208,31 @@ def test_the_cli_prints_one_warning_line_and_runs_on_onnxruntime(placed, no_open
     lines = [ln for ln in err.splitlines() if str(placed["openvino"]) in ln]
     assert len(lines) == 1 and "warning:" in lines[0] and "without INT8 speed" in lines[0], err
     assert json.loads(out.read_text())["models"][0]["runtime"] == "onnxruntime"
+
+
+def test_the_cli_eval_names_the_runtime_the_file_opened_on(placed, labelled, capsys):
+    from yolov6_edge.cli.main import main
+
+    _openvino()
+    imgs, ann = labelled
+    assert main(["eval", str(placed["openvino"]), "--images", str(imgs), "--ann", str(ann)]) == 0
+    assert f"{placed['openvino']} (openvino)" in capsys.readouterr().out
+    assert main(["eval", str(placed["openvino"]), "--images", str(imgs), "--ann", str(ann), "--backend",
+                 "onnxruntime"]) == 0
+    assert f"{placed['openvino']} (onnxruntime)" in capsys.readouterr().out
+
+
+def test_the_cli_predict_warns_once_without_openvino(placed, no_openvino, tmp_path, capsys):
+    import cv2
+
+    from yolov6_edge.cli.main import main
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((48, 64, 3), 90 * i, np.uint8))
+    assert main(["predict", str(placed["openvino"]), *(str(tmp_path / f"{i}.png") for i in range(3)), "-o",
+                 str(tmp_path / "out"), "--no-draw"]) == 0
+    err = capsys.readouterr().err
+    assert len([ln for ln in err.splitlines() if "without INT8 speed" in ln]) == 1, err
 
 
 def test_the_cli_takes_inference_precision_for_a_file_that_opens_on_openvino(placed, tmp_path, capsys):
