@@ -22,6 +22,12 @@ CPU models (qemu -cpu; ONNX Runtime picks its INT8 kernels from the features eac
 Graviton2), max-nosve (qemu max,sve=off,pauth=off: + i8mm, bf16, the INT8 matrix instructions of Graviton3 /
 Neoverse V1; SVE off because qemu emulates it ~15x slower). Emulated run times are how long this took here, never performance
 figures of any aarch64 device. Exit status: 0 nothing failed, 1 a step failed.
+
+Reuse: each AP and compare-runtimes result (WORK/run/*.json) has a stamp beside it (*.stamp.json) holding its
+inputs: the model file's sha256, the CPU model, the command's arguments, the validation set (annotation sha, image
+names and sizes) and the runtime (aarch64: the staged package's Python files and _C, the wheels' pins, the Debian
+root's spec; x86: this tree's Python files, the x86 _C, the host's versions). A rerun reuses a result only when the
+stamp equals the inputs now, and re-runs it otherwise; the JSON says per result `reused`. Delete WORK/run to redo all.
 """
 import argparse
 import datetime
@@ -395,19 +401,83 @@ def step_x86_files(env):
     return figures
 
 
-def run_eval(env, cpu, key):
+def tree_sha(folder, suffixes=(".py", ".so")):
+    """sha256 (16 hex) over the relative names and contents of a package tree's .py and .so files."""
+    h = hashlib.sha256()
+    for f in sorted(Path(folder).rglob("*")):
+        if f.is_file() and f.suffix in suffixes and "__pycache__" not in f.parts:
+            h.update(f.relative_to(folder).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def dataset_stamp(env):
+    """The validation set as the eval sees it: the annotation file's sha and the image names and sizes."""
+    images, ann = env.val
+    listing = "\n".join(f"{f.name} {f.stat().st_size}" for f in sorted(Path(images).iterdir()) if f.is_file())
+    return {"ann": sha16(ann), "images": hashlib.sha256(listing.encode()).hexdigest()[:16]}
+
+
+def runtime_stamp(env, cpu):
+    """What runs a model besides the model: on aarch64 the staged package (its Python files and the cross-built
+    _C) and the wheels' pins, in the Debian root; on x86 this tree's Python files, the x86 _C and the host's
+    versions. A change to any of them re-runs every result that depends on it."""
+    if cpu is not None:
+        pins = env.site / ".y6-pins.json"
+        root = env.root / ".y6-root.json"
+        return {"package": tree_sha(env.pkg / "yolov6_edge"),
+                "wheels": json.loads(pins.read_text()) if pins.exists() else None,
+                "root": json.loads(root.read_text()).get("spec") if root.exists() else None}
+    _, so = sh(env.host("-c", "import importlib.util as u; print(u.find_spec('yolov6_edge._C').origin)"),
+               echo=False)
+    return {"package": tree_sha(ROOT / "yolov6_edge", (".py",)), "native": sha16(last_line(so)),
+            "python": platform.python_version(), "versions": host_versions()}
+
+
+def reuse_or_run(out, key, run):
+    """Run `run()` (which writes `out`) unless `out` exists beside a stamp holding exactly `key`; True if reused.
+    The stamp is removed before a run and written only after `out` exists, so a run that dies leaves none."""
+    stamp = out.with_name(out.stem + ".stamp.json")
+    key = json.loads(json.dumps(key, default=str))
+    if out.exists() and stamp.exists():
+        try:
+            if json.loads(stamp.read_text()) == key:
+                return True
+        except ValueError:
+            pass  # a torn stamp is no stamp
+    stamp.unlink(missing_ok=True)
+    out.unlink(missing_ok=True)
+    run()
+    if not out.exists():
+        raise Fail(f"{out.name} was not written")
+    stamp.write_text(json.dumps(key, indent=1) + "\n")
+    return False
+
+
+def result_key(env, cpu, model, args, runtime):
+    """The inputs of one eval / compare-runtimes result: model bytes, CPU model, arguments, data, runtime."""
+    return {"model_sha256_16": sha16(model), "cpu": "x86" if cpu is None else CPU_MODELS[cpu]["qemu"],
+            "args": [os.path.relpath(str(a), env.work) if isinstance(a, Path) else str(a) for a in args],
+            "dataset": dataset_stamp(env), "runtime": runtime}
+
+
+def run_cli(env, cpu, args, log, timeout, check=True):
+    if cpu is None:
+        sh(env.host("-m", "yolov6_edge", *args), log=log, timeout=timeout, check=check)
+    else:
+        cmd, e = env.guest(cpu, "-m", "yolov6_edge", *args)
+        sh(cmd, env=e, log=log, timeout=timeout, check=check)
+
+
+def run_eval(env, cpu, key, runtime):
     images, ann = env.val
     model = env.x86 / FILES[key]
     tag = "x86" if cpu is None else cpu.split(",")[0]
     out = env.run / f"ap_{tag}_{key}.json"
-    args = ["eval", model, "--images", images, "--ann", ann, *EVAL, "--json", out]
-    if cpu is None:
-        sh(env.host("-m", "yolov6_edge", *args), log=env.logs / f"ap_{tag}.log")
-    else:
-        cmd, e = env.guest(cpu, "-m", "yolov6_edge", *args)
-        sh(cmd, env=e, log=env.logs / f"ap_{tag}.log", timeout=7200)
+    args = ["eval", model, "--images", images, "--ann", ann, *EVAL]
+    reused = reuse_or_run(out, result_key(env, cpu, model, args, runtime),
+                          lambda: run_cli(env, cpu, [*args, "--json", out], env.logs / f"ap_{tag}.log", 7200))
     s = json.loads(out.read_text())
-    return {"AP": s["AP"], "AP50": s["AP50"], "n_images": s.get("n_images")}
+    return {"AP": s["AP"], "AP50": s["AP50"], "n_images": s.get("n_images"), "reused": reused}
 
 
 def step_ap(env, cpu):
@@ -415,7 +485,8 @@ def step_ap(env, cpu):
         raise Skip(f"{env.shared}/coco/val not found")
     if not all((env.x86 / f).exists() for f in FILES.values()):
         raise Skip("the x86 files are missing (step x86-files skipped or failed)")
-    return {k: run_eval(env, cpu, k) for k in FILES}
+    runtime = runtime_stamp(env, cpu)
+    return {k: run_eval(env, cpu, k, runtime) for k in FILES}
 
 
 def step_compare_runtimes(env, cpu):
@@ -424,25 +495,23 @@ def step_compare_runtimes(env, cpu):
         raise Skip(f"{env.shared}/coco/val not found")
     figures = {}
     tag = "x86" if cpu is None else cpu.split(",")[0]
+    runtime = runtime_stamp(env, cpu)
     for key in ("int8", "int8_ort"):
         model = env.x86 / FILES[key]
         if not model.exists():
             raise Skip("the x86 files are missing (step x86-files skipped or failed)")
         out = env.run / f"compare_runtimes_{tag}_{key}.json"
-        args = ["compare-runtimes", model, "--images", images, "--num", "1", "--backend", "onnxruntime",
-                "--json", out]
-        if cpu is None:
-            sh(env.host("-m", "yolov6_edge", *args), log=env.logs / f"compare_runtimes_{tag}.log", check=False)
-        else:
-            cmd, e = env.guest(cpu, "-m", "yolov6_edge", *args)
-            sh(cmd, env=e, log=env.logs / f"compare_runtimes_{tag}.log", check=False, timeout=3600)
-        if not out.exists():
-            raise Fail(f"compare-runtimes wrote no report for {model.name}")
+        args = ["compare-runtimes", model, "--images", images, "--num", "1", "--backend", "onnxruntime"]
+        # its exit status says whether layers depart, which is a figure here, not a failure of the step
+        reused = reuse_or_run(out, result_key(env, cpu, model, args, runtime),
+                              lambda: run_cli(env, cpu, [*args, "--json", out], env.logs / f"compare_runtimes_{tag}.log",
+                                              3600, check=False))
         r = json.loads(out.read_text())
         s = r["summary"]["onnxruntime"]
         figures[key] = {"layers": s["layers"], "departing": s["departing"], "worst": s["worst"],
                         "worst_rel_err": s["worst_rel_err"], "tol": r["tol"], "whole_graph": r["outputs"]["onnxruntime"],
-                        "departing_layers": [(x["unit"], x["rel_err"]) for x in r["layers"] if x["departs"]][:20]}
+                        "departing_layers": [(x["unit"], x["rel_err"]) for x in r["layers"] if x["departs"]][:20],
+                        "reused": reused}
     return figures
 
 
@@ -497,7 +566,9 @@ def markdown(record) -> str:
     fig = lambda name: by.get(name, {}).get("figures") or {}
     lines = [f"# aarch64 under emulation: `{record['command']}`", "",
              f"{record['date']}, host {record['host']['cpu']} ({record['host']['machine']}, {record['host']['cores']} "
-             f"cores, load average {record['host']['load_average_at_start']} at start), status **{record['status']}**. "
+             f"cores, load average {record['host']['load_average_at_start']} at start, "
+             f"{record['host'].get('load_average_at_end', '-')} at the end; the machine is shared), "
+             f"status **{record['status']}**, {record.get('wall_s', '-')} s in all. "
              "Everything aarch64 ran under qemu user emulation; no real aarch64 device, no GPU, no Jetson. "
              + record["note"] + ".", "",
              "| CPU model | qemu -cpu | what it stands for |", "|---|---|---|"]
@@ -547,6 +618,8 @@ def markdown(record) -> str:
             note = f"{f['module']}, needs GLIBC {f['needs_glibc']}, GLIBCXX {f['needs_glibcxx']}"
         elif s["name"] == "arm64-root" and f:
             note = f"Debian {f['debian']}, Python {f['python']}, glibc {f['glibc']}"
+        elif s["name"].startswith(("ap-", "compare-runtimes-")) and f:
+            note = reuse_note(f)
         lines.append(f"| {s['name']} | {s['status']} | {note} |")
     versions = {**fig("host-tools").get("versions", {}), **{f"aarch64 {k}": v for k, v in
                                                             fig("arm64-wheels").get("aarch64", {}).items()
@@ -554,6 +627,14 @@ def markdown(record) -> str:
     if versions:
         lines += ["", "Versions: " + "; ".join(f"{k} {v}" for k, v in versions.items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def reuse_note(figures):
+    """'reused: float, int8; ran: int8_ort' for a step whose results carry a `reused` flag."""
+    reused = [k for k, v in figures.items() if isinstance(v, dict) and v.get("reused") is True]
+    ran = [k for k, v in figures.items() if isinstance(v, dict) and v.get("reused") is False]
+    return "; ".join(f"{what}: {', '.join(keys)}" for what, keys in (("reused (inputs unchanged)", reused),
+                                                                      ("ran", ran)) if keys)
 
 
 def host_record():

@@ -86,3 +86,81 @@ def test_summary_renders_a_record_with_ap_and_skips(check):
     md = check.markdown(record)
     assert "| lite-s.onnx | 28.18 | 28.20 (+0.02) | 0.05 |" in md
     assert "| pytest | skipped | not selected (--only) |" in md
+
+
+def fake_work(check, tmp_path):
+    """A work folder as the AP step reads it: the three model files, a staged aarch64 package, the wheels' pins,
+    a validation set of two images."""
+    shared = tmp_path / "shared"
+    (shared / "coco/val/images").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        (shared / "coco/val/images" / name).write_bytes(b"jpeg " + name.encode())
+    (shared / "coco/val/instances.json").write_text("{}")
+    args = check.argparse.Namespace(work=tmp_path / "work", shared=shared, cpus=["cortex-a72"])
+    env = check.Env(args)
+    for f in check.FILES.values():
+        (env.x86 / f).write_bytes(b"onnx " + f.encode())
+    (env.pkg / "yolov6_edge").mkdir(parents=True)
+    (env.pkg / "yolov6_edge/__init__.py").write_text("")
+    (env.pkg / "yolov6_edge/_C.cpython-311-aarch64-linux-gnu.so").write_bytes(b"elf v1")
+    env.site.mkdir()
+    env.root.mkdir()
+    (env.site / ".y6-pins.json").write_text(json.dumps(["onnxruntime==1.0"]))
+    return env
+
+
+def test_ap_results_are_reused_only_while_model_cpu_data_and_package_are_unchanged(check, tmp_path, monkeypatch):
+    env = fake_work(check, tmp_path)
+    runs = []
+
+    def fake_sh(cmd, env=None, log=None, timeout=0, check=True, echo=True):
+        model = Path(cmd[cmd.index("eval") + 1])
+        out = Path(cmd[cmd.index("--json") + 1])
+        runs.append(model.name)
+        out.write_text(json.dumps({"AP": 28.0 + len(runs), "AP50": 40.0, "n_images": 2}))
+        return 0, ""
+
+    monkeypatch.setattr(check, "sh", fake_sh)
+    n = 0
+    ran = lambda: sorted(runs[n:])  # noqa: E731 - the runs since mark n
+    first = check.step_ap(env, "cortex-a72")
+    assert ran() == sorted(check.FILES.values()) and not any(f["reused"] for f in first.values())
+
+    n = len(runs)
+    again = check.step_ap(env, "cortex-a72")
+    assert runs[n:] == [] and all(f["reused"] for f in again.values())
+    assert {k: f["AP"] for k, f in again.items()} == {k: f["AP"] for k, f in first.items()}
+
+    # a changed model re-runs that model only
+    n = len(runs)
+    (env.x86 / check.FILES["int8"]).write_bytes(b"onnx requantized")
+    out = check.step_ap(env, "cortex-a72")
+    assert runs[n:] == [check.FILES["int8"]] and not out["int8"]["reused"] and out["float"]["reused"]
+
+    # a changed native module, Python file, wheels or data set: each re-runs all three
+    pkg = env.pkg / "yolov6_edge"
+    for change in (lambda: (pkg / "_C.cpython-311-aarch64-linux-gnu.so").write_bytes(b"elf v2"),
+                   lambda: (pkg / "__init__.py").write_text("VERSION = 2\n"),
+                   lambda: (env.site / ".y6-pins.json").write_text(json.dumps(["onnxruntime==1.1"])),
+                   lambda: (env.shared / "coco/val/instances.json").write_text('{"images": []}')):
+        change()
+        n = len(runs)
+        out = check.step_ap(env, "cortex-a72")
+        assert ran() == sorted(check.FILES.values()) and not any(f["reused"] for f in out.values())
+
+    # a result without its stamp (or a torn stamp) is not trusted
+    n = len(runs)
+    (env.run / "ap_cortex-a72_float.stamp.json").write_text("{")
+    out = check.step_ap(env, "cortex-a72")
+    assert runs[n:] == [check.FILES["float"]] and not out["float"]["reused"]
+
+
+def test_a_run_that_writes_nothing_leaves_no_stamp_to_reuse(check, tmp_path):
+    out = tmp_path / "ap.json"
+    with pytest.raises(check.Fail, match="ap.json was not written"):
+        check.reuse_or_run(out, {"k": 1}, lambda: None)
+    assert not (tmp_path / "ap.stamp.json").exists()
+    out.write_text("{}")  # a result from elsewhere, with no stamp: run again
+    calls = []
+    assert check.reuse_or_run(out, {"k": 1}, lambda: (calls.append(1), out.write_text("{}"))) is False
+    assert calls == [1] and check.reuse_or_run(out, {"k": 1}, lambda: calls.append(2)) is True and calls == [1]
