@@ -309,6 +309,7 @@ def step_module(env):
         shutil.rmtree(env.pkg)
     shutil.copytree(ROOT / "yolov6_edge", env.pkg / "yolov6_edge", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     shutil.copy2(so, env.pkg / "yolov6_edge" / so.name)
+    stage_dist_info(env.pkg)
     _, syms = sh(["aarch64-linux-gnu-readelf", "-W", "--version-info", "--dyn-syms", so], echo=False)
     need = lambda lib: max(set(re.findall(lib + r"_([0-9.]+)", syms)), key=lambda v: tuple(map(int, v.split("."))),
                            default=None)
@@ -319,6 +320,24 @@ def step_module(env):
             "built_with": "aarch64-linux-gnu-g++ (cross), the same CMakeLists and flags as pip's build",
             "info_system_on_aarch64": {k: info.get(k) for k in ("native_module", "cuda_built", "onnxruntime",
                                                                  "torch", "glibc", "python", "platform")}}
+
+
+def package_version():
+    """The version as the wheel's metadata carries it: written once, in version.h (pyproject's regex provider)."""
+    text = (ROOT / "csrc/include/yolov6_edge/version.h").read_text()
+    m = re.search(r'#define YOLOV6_EDGE_VERSION_STRING "([^"]+)"', text)
+    if m is None:
+        raise Fail("csrc/include/yolov6_edge/version.h has no YOLOV6_EDGE_VERSION_STRING")
+    return m.group(1)
+
+
+def stage_dist_info(pkg):
+    """The installed-package metadata a wheel brings (yolov6_edge.__version__ reads it through importlib.metadata)."""
+    version = package_version()
+    info = Path(pkg) / f"yolov6_edge-{version}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: yolov6-edge\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("yolov6_edge\n")
 
 
 def step_pytest(env):

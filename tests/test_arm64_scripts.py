@@ -164,3 +164,12 @@ def test_a_run_that_writes_nothing_leaves_no_stamp_to_reuse(check, tmp_path):
     calls = []
     assert check.reuse_or_run(out, {"k": 1}, lambda: (calls.append(1), out.write_text("{}"))) is False
     assert calls == [1] and check.reuse_or_run(out, {"k": 1}, lambda: calls.append(2)) is True and calls == [1]
+
+
+def test_the_staged_package_carries_the_metadata_its_version_is_read_from(check, tmp_path):
+    from importlib.metadata import distributions
+
+    check.stage_dist_info(tmp_path)
+    found = [d for d in distributions(path=[str(tmp_path)]) if d.metadata["Name"] == "yolov6-edge"]
+    assert len(found) == 1 and found[0].version == check.package_version()
+    assert check.package_version().count(".") == 2
