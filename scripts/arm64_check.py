@@ -585,7 +585,7 @@ def markdown(record) -> str:
     fig = lambda name: by.get(name, {}).get("figures") or {}
     lines = [f"# aarch64 under emulation: `{record['command']}`", "",
              f"{record['date']}, host {record['host']['cpu']} ({record['host']['machine']}, {record['host']['cores']} "
-             f"cores, load average {record['host']['load_average_at_start']} at start, "
+             f"cores, load average (1, 5, 15 min) {record['host']['load_average_at_start']} at start, "
              f"{record['host'].get('load_average_at_end', '-')} at the end; the machine is shared), "
              f"status **{record['status']}**, {record.get('wall_s', '-')} s in all. "
              "Everything aarch64 ran under qemu user emulation; no real aarch64 device, no GPU, no Jetson. "
