@@ -603,11 +603,13 @@ def markdown(record) -> str:
             lines.append(f"| {FILES[key]} | {cell('x86')} | " + " | ".join(cell(c) + diff(c) for c in cpus) + f" | {tol} |")
     cr = {t: fig(f"compare-runtimes-{t}") for t in ["x86"] + cpus}
     if any(cr.values()):
-        lines += ["", "`compare-runtimes --num 1` on ONNX Runtime (layers departing from the numpy reference of the "
-                  "ONNX Q/DQ meaning; worst relative error):", "",
+        lines += ["", "`compare-runtimes --num 1` on ONNX Runtime against the numpy reference of the ONNX Q/DQ meaning: "
+                  "layers departing in isolation, the worst layer's relative error, and the whole graph's outputs' "
+                  "relative errors (boxes, scores):", "",
                   "| file | " + " | ".join(["x86"] + cpus) + " |", "|---|" + "---|" * (len(cpus) + 1)]
         for key in ("int8", "int8_ort"):
-            cell = lambda t: (f"{cr[t][key]['departing']}/{cr[t][key]['layers']}, {cr[t][key]['worst_rel_err']:.1e}"
+            cell = lambda t: (f"{cr[t][key]['departing']}/{cr[t][key]['layers']}, {cr[t][key]['worst_rel_err']:.1e}; "
+                              + ", ".join(f"{cr[t][key]['whole_graph'][o]['rel_err']:.1e}" for o in ("boxes", "scores"))
                               if key in cr.get(t, {}) else "-")
             lines.append(f"| {FILES[key]} | " + " | ".join(cell(t) for t in ["x86"] + cpus) + " |")
     par = {c: fig(f"parity-{c}") for c in cpus}
