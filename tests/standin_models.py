@@ -3,6 +3,7 @@
 A test module imports what it needs from here (or another helper module in tests/), never from another test
 module: tests/test_test_imports.py checks that.
 """
+import numpy as np
 import torch
 from torch import nn
 
@@ -147,3 +148,32 @@ def tiny(seed=0):
 def batches(n=4, size=32, seed=1):
     g = torch.Generator().manual_seed(seed)
     return [torch.rand(2, 3, size, size, generator=g) for _ in range(n)]
+
+
+def calibration_images(folder, n=4, mark=True):
+    """`n` random 60x80 PNGs in `folder` (made here), each with a bright 30x30 block unless mark=False."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        img = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
+        if mark:
+            img[10:40, 20:50] = 230
+        cv2.imwrite(str(folder / f"{i}.png"), img)
+    return folder
+
+
+def random_fused_lite(num_classes=3, seed=0):
+    """A fused YOLOv6Lite-S with fan-in-scaled N(0, 1/fan_in) conv weights: activations stay in range through
+    the whole network, so quantization faults show in its outputs (the model's own init zeroes the predictors)."""
+    from yolov6_edge.models import build_model
+
+    torch.manual_seed(seed)
+    model = build_model("yolov6lite-s", num_classes=num_classes).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.normal_(0, (1.0 / m.weight[0].numel()) ** 0.5)
+    model.fuse()
+    return model

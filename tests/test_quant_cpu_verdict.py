@@ -37,26 +37,12 @@ def test_verdict_rule():
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
-    import cv2
-    import torch
-
-    from yolov6_edge.models import build_model
+    from standin_models import calibration_images, random_fused_lite
     from yolov6_edge.quant.data import iter_batches, list_images
     from yolov6_edge.quant.interface import QuantConfig, calibrate, quantize
 
-    d = tmp_path_factory.mktemp("verdict")
-    imgs = d / "images"
-    imgs.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        cv2.imwrite(str(imgs / f"{i}.png"), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
-    torch.manual_seed(0)
-    model = build_model("yolov6lite-s", num_classes=3).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                m.weight.normal_(0, (1.0 / m.weight[0].numel()) ** 0.5)
-    model.fuse()
+    imgs = calibration_images(tmp_path_factory.mktemp("verdict") / "images", mark=False)
+    model = random_fused_lite()
     q = quantize(model, QuantConfig(method="max"))
     calibrate(q, lambda: iter_batches(list_images(imgs), list(SIZE), 2), "max")
     return q, imgs

@@ -80,28 +80,12 @@ def test_openvino_saturates_8_bit_weights_on_cpus_without_vnni(tmp_path):
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
     """A random YOLOv6Lite-S (3 classes) calibrated once on 4 small images: (fake-quant model, image folder)."""
-    import cv2
-    import torch
-
-    from yolov6_edge.models import build_model
+    from standin_models import calibration_images, random_fused_lite
     from yolov6_edge.quant.interface import QuantConfig, calibrate, quantize
     from yolov6_edge.quant.data import iter_batches, list_images
 
-    d = tmp_path_factory.mktemp("targets")
-    imgs = d / "images"
-    imgs.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        img = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
-        img[10:40, 20:50] = 230
-        cv2.imwrite(str(imgs / f"{i}.png"), img)
-    torch.manual_seed(0)
-    model = build_model("yolov6lite-s", num_classes=3).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.Conv2d):
-                m.weight.normal_(0, (1.0 / m.weight[0].numel()) ** 0.5)
-    model.fuse()
+    imgs = calibration_images(tmp_path_factory.mktemp("targets") / "images")
+    model = random_fused_lite()
     paths = list_images(imgs)
     q = {}
     for bits in (7, 8):
