@@ -55,6 +55,23 @@ def one_line_error(capsys, *names):
     return err
 
 
+def one_line_raised(err, *names):
+    """A raised error's message (pytest.raises' ExceptionInfo): one line, short, naming each of `names`."""
+    msg = str(err.value)
+    assert "\n" not in msg and len(msg) < 400, msg
+    for n in names:
+        assert str(n) in msg, msg
+    return msg
+
+
+def model_and_images(d):
+    """`d` with a tiny ONNX model (tiny.onnx), a tiny checkpoint (m.pt) and two images (imgs/a.jpg, imgs/b.png)."""
+    tiny_onnx(d / "tiny.onnx")
+    tiny_checkpoint(d / "m.pt")
+    write_images(d / "imgs", ["a.jpg", "b.png"])
+    return d
+
+
 def run_python(code, timeout=120, **kw):
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=timeout, **kw)

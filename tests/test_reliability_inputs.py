@@ -12,7 +12,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from conftest import shared_path
-from reliability_common import one_line_error, run_python, tiny_checkpoint, tiny_onnx, write_images
+from reliability_common import (one_line_error, one_line_raised, run_python, tiny_checkpoint, tiny_onnx,
+                                write_images)
 from yolov6_edge.cli.main import main
 from yolov6_edge.errors import Yolov6EdgeError
 
@@ -26,14 +27,6 @@ def models(tmp_path_factory):
     imgs = d / "imgs"
     write_images(imgs, ["a.jpg", "b.jpg", "c.png"])
     return d
-
-
-def _one_line(err, *names):
-    msg = str(err.value)
-    assert "\n" not in msg and len(msg) < 400, msg
-    for n in names:
-        assert str(n) in msg, msg
-    return msg
 
 
 def _argparse_refuses(argv, capsys, option):
@@ -73,7 +66,7 @@ def test_calibration_cache_with_unusable_ranges_is_refused(tmp_path, value):
     path.write_text(json.dumps({"version": 1, **key, "amax": amax, "channel_scales": {}}))
     with pytest.raises(Yolov6EdgeError, match="unusable") as e:
         read_cache(path, key)  # before: reused, an INT8 model that outputs nothing (or NaN)
-    _one_line(e, path)
+    one_line_raised(e, path)
     with pytest.raises(Yolov6EdgeError, match="no cache written"):
         write_cache(tmp_path / "new.calib.json", amax, key)
     assert not (tmp_path / "new.calib.json").exists()
@@ -169,7 +162,7 @@ def test_export_library_refuses_them_before_tracing(models, tmp_path, kw):
 
     with pytest.raises(Yolov6EdgeError) as e:
         export_onnx(models / "missing.pt", tmp_path / "x.onnx", end2end=True, **kw)  # refused before loading
-    _one_line(e, tmp_path / "x.onnx")
+    one_line_raised(e, tmp_path / "x.onnx")
 
 
 def test_export_opset_5_is_one_line(models, tmp_path, capsys):
@@ -205,7 +198,7 @@ def test_foreign_onnx_outputs_of_the_wrong_shape_are_refused_naming_the_file(tmp
     imgs = [np.full((40, 50, 3), 100 + i, np.uint8) for i in range(3)]
     with pytest.raises(Yolov6EdgeError) as e:
         Detector(path, conf=0.1)(imgs)  # before: 1 result for 3 images, or a ValueError from batched_nms
-    _one_line(e, path)
+    one_line_raised(e, path)
 
 
 @pytest.mark.parametrize("size", ["[0, 64]", "[100000, 100000]", '"big"', "[64]", "[32, 32]", "[64.5, 64]"])
@@ -217,7 +210,7 @@ def test_bad_input_size_metadata_is_refused_naming_the_file(tmp_path, size):
                                   input_shape=shape)
     with pytest.raises(Yolov6EdgeError) as e:
         Detector(path)
-    assert "input_size" in _one_line(e, path)
+    assert "input_size" in one_line_raised(e, path)
 
 
 def _jpeg_variants(tmp_path):
@@ -242,7 +235,7 @@ def test_damaged_jpegs_that_opencv_decodes_anyway_are_errors_naming_the_file(tmp
     for path in (cut, garbled):
         with pytest.raises(Yolov6EdgeError, match="Corrupt JPEG data") as e:
             read_image(path)
-        _one_line(e, path)
+        one_line_raised(e, path)
         assert main(["predict", str(models / "tiny.onnx"), str(path), "-o", str(tmp_path / "out")]) == 2
         one_line_error(capsys, path)
 
@@ -276,7 +269,7 @@ def test_checkpoint_headers_that_disagree_are_refused(tmp_path, header):
     path = _checkpoint_with(tmp_path, **header)
     with pytest.raises(Yolov6EdgeError) as e:
         load_model(path)  # before: names of 2 for 3 classes accepted; -5 / 10^12 a torch RuntimeError
-    _one_line(e, path)
+    one_line_raised(e, path)
 
 
 # ---- unclear: one line naming the input ------------------------------------------------------------------------
@@ -289,7 +282,7 @@ def test_bad_detector_arguments_are_one_line(models, kw):
 
     with pytest.raises(Yolov6EdgeError) as e:
         Detector(models / "m.pt", **kw)
-    _one_line(e, models / "m.pt")
+    one_line_raised(e, models / "m.pt")
 
 
 def test_max_det_beyond_int32_means_no_limit(models):
@@ -308,7 +301,7 @@ def test_calling_a_detector_on_something_that_is_not_an_image_is_one_line(models
     det = Detector(models / "tiny.onnx")
     with pytest.raises(Yolov6EdgeError, match=f"got {type(source).__name__}") as e:
         det(source)
-    _one_line(e)
+    one_line_raised(e)
 
 
 def test_predict_img_0_0_is_one_line(models, capsys):
@@ -342,7 +335,7 @@ def test_cyclic_or_very_deep_official_module_tree_is_one_line(tmp_path, shape):
             sys.setrecursionlimit(limit)
     with pytest.raises(Yolov6EdgeError) as e:
         load_model(tmp_path / f"{shape}.pt")  # before: RecursionError
-    _one_line(e, tmp_path / f"{shape}.pt")
+    one_line_raised(e, tmp_path / f"{shape}.pt")
 
 
 def test_float_count_in_a_param_file_is_one_line(tmp_path):
@@ -354,7 +347,7 @@ def test_float_count_in_a_param_file_is_one_line(tmp_path):
     param.with_suffix(".bin").write_bytes(struct.pack("<I", FP16_TAG) + bytes(4000))
     with pytest.raises(Yolov6EdgeError, match="6=648.5") as e:
         load_model(param)  # before: TypeError (slice indices) deep in the .bin walk
-    _one_line(e, param)
+    one_line_raised(e, param)
 
 
 def test_bench_batch_other_than_a_fixed_batch_is_one_line(models, capsys):

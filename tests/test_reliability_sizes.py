@@ -12,17 +12,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from conftest import shared_path
 from official_files import node_at, read_tree, save_tree
-from reliability_common import one_line_error, tiny_checkpoint, write_images
+from reliability_common import one_line_error, one_line_raised, tiny_checkpoint, write_images
 from yolov6_edge.cli.main import main
 from yolov6_edge.errors import Yolov6EdgeError
-
-
-def _one_line(err, *names):
-    msg = str(err.value)
-    assert "\n" not in msg and len(msg) < 400, msg
-    for n in names:
-        assert str(n) in msg, msg
-    return msg
 
 
 # ---- official-format .pt -----------------------------------------------------------------------------------------
@@ -85,7 +77,7 @@ def test_damaged_official_files_are_one_line_before_any_allocation(tmp_path, cas
     assert path.stat().st_size < 2 * src.stat().st_size  # the file stays small whatever its shapes claim
     with pytest.raises(Yolov6EdgeError) as e:
         load_model(path)
-    assert words in _one_line(e, path)
+    assert words in one_line_raised(e, path)
 
 
 def test_a_lite_official_file_with_0_or_a_billion_classes_is_refused(tmp_path):
@@ -98,7 +90,7 @@ def test_a_lite_official_file_with_0_or_a_billion_classes_is_refused(tmp_path):
         path = save_tree(top, tmp_path / f"lite_{n}.pt")
         with pytest.raises(Yolov6EdgeError) as e:  # before: 0 classes loaded; 10^9 a 384 GB allocation
             load_model(path)
-        _one_line(e, path)
+        one_line_raised(e, path)
 
 
 def test_the_official_files_themselves_still_load():
@@ -121,7 +113,7 @@ def test_our_checkpoint_whose_arch_asks_for_more_than_the_file_holds_is_refused(
     torch.save(ckpt, tmp_path / "wide.pt")
     with pytest.raises(Yolov6EdgeError) as e:
         load_model(tmp_path / "wide.pt")
-    assert "values" in _one_line(e, tmp_path / "wide.pt")
+    assert "values" in one_line_raised(e, tmp_path / "wide.pt")
 
 
 # ---- NCNN .param -------------------------------------------------------------------------------------------------
@@ -147,7 +139,7 @@ def test_ncnn_class_conv_width_that_its_weights_do_not_hold_is_refused(tmp_path,
     shutil.copy(src.with_suffix(".bin"), tmp_path / "m.bin")
     with pytest.raises(Yolov6EdgeError) as e:  # 10^9 with its bias: the .bin walk says truncated
         load_model(tmp_path / "m.param")
-    _one_line(e)
+    one_line_raised(e)
 
 
 # ---- ONNX metadata and compare-runtimes --------------------------------------------------------------------------
@@ -220,7 +212,7 @@ def test_class_names_metadata_that_disagrees_with_the_scores_is_refused(tmp_path
     path = _detector_onnx(tmp_path / "m.onnx", names)
     with pytest.raises(Yolov6EdgeError) as e:
         Detector(path)
-    _one_line(e, path)
+    one_line_raised(e, path)
     assert Detector(_detector_onnx(tmp_path / "ok.onnx", '["a", "b", "c"]')).names == ["a", "b", "c"]
 
 
@@ -245,7 +237,7 @@ def test_a_pickle_naming_a_memo_index_of_800_million_is_refused_before_unpicklin
     (tmp_path / "memo.pt").write_bytes(bytes(raw))  # the zip CRC no longer matches; torch does not check it
     with pytest.raises(Yolov6EdgeError) as e:
         load_model(tmp_path / "memo.pt")
-    assert "memo index 838868868" in _one_line(e, tmp_path / "memo.pt")
+    assert "memo index 838868868" in one_line_raised(e, tmp_path / "memo.pt")
 
 
 def test_a_calibration_cache_without_any_range_is_refused(tmp_path):
@@ -256,4 +248,4 @@ def test_a_calibration_cache_without_any_range_is_refused(tmp_path):
     (tmp_path / "c.calib.json").write_text(json.dumps({"version": 1, **key, "amax": {}, "channel_scales": {}}))
     with pytest.raises(Yolov6EdgeError, match="empty") as e:
         read_cache(tmp_path / "c.calib.json", key)
-    _one_line(e, tmp_path / "c.calib.json")
+    one_line_raised(e, tmp_path / "c.calib.json")

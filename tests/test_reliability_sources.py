@@ -12,17 +12,13 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from reliability_common import tiny_checkpoint, tiny_onnx, write_images
+from reliability_common import model_and_images, write_images
 from yolov6_edge.errors import Yolov6EdgeError
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    d = tmp_path_factory.mktemp("rel_sources")
-    tiny_onnx(d / "tiny.onnx")
-    tiny_checkpoint(d / "m.pt")
-    write_images(d / "imgs", ["a.jpg", "b.png"])
-    return d
+    return model_and_images(tmp_path_factory.mktemp("rel_sources"))
 
 
 # ---- special files: refused by type, never opened ----------------------------------------------------------------

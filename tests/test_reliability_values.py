@@ -6,26 +6,14 @@ import time
 
 import pytest
 
-from reliability_common import one_line_error, tiny_checkpoint, tiny_onnx, write_images
+from reliability_common import model_and_images, one_line_error, one_line_raised, tiny_onnx
 from yolov6_edge.cli.main import main
 from yolov6_edge.errors import Yolov6EdgeError
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    d = tmp_path_factory.mktemp("rel_values")
-    tiny_onnx(d / "tiny.onnx")
-    tiny_checkpoint(d / "m.pt")
-    write_images(d / "imgs", ["a.jpg", "b.png"])
-    return d
-
-
-def _one_line(err, *names):
-    msg = str(err.value)
-    assert "\n" not in msg and len(msg) < 400, msg
-    for n in names:
-        assert str(n) in msg, msg
-    return msg
+    return model_and_images(tmp_path_factory.mktemp("rel_values"))
 
 
 class _Untouched:
@@ -48,7 +36,7 @@ def test_stream_arguments_are_checked_before_a_source_is_opened(work, kw):
     det = Detector(work / "tiny.onnx")
     with pytest.raises(Yolov6EdgeError) as e:
         det.stream(_Untouched(), **kw)  # before: timeout=-1/nan and reconnect=10**9 accepted, "10" a TypeError later
-    _one_line(e, next(iter(kw)))
+    one_line_raised(e, next(iter(kw)))
 
 
 @pytest.mark.parametrize("kw", [{"draws": 0}, {"draws": -1}, {"draws": 2.5}, {"draws": 10**9}, {"seed": -1},
@@ -59,7 +47,7 @@ def test_compare_refuses_bad_draws_and_seeds_before_evaluating(work, kw, monkeyp
     monkeypatch.setattr(compare, "evaluate", lambda *a, **k: pytest.fail("evaluated before the check"))
     with pytest.raises(Yolov6EdgeError) as e:
         compare.compare([work / "tiny.onnx", work / "tiny.onnx"], work / "imgs", work / "ann.json", **kw)
-    _one_line(e, next(iter(kw)))
+    one_line_raised(e, next(iter(kw)))
 
 
 @pytest.mark.parametrize("kw", [{"iters": 0}, {"warmup": -1}, {"batches": [0]}, {"batches": [2.5]}, {"batches": 4},
@@ -69,7 +57,7 @@ def test_bench_refuses_bad_counts_before_opening_a_model(kw):
 
     with pytest.raises(Yolov6EdgeError) as e:
         bench_many(["missing.onnx"], **kw)  # refused before the (missing) model is opened
-    _one_line(e, "missing.onnx")
+    one_line_raised(e, "missing.onnx")
 
 
 @pytest.mark.parametrize("value", [150, float("nan"), -5, 0.9999, 1, 50, "99.9"])
@@ -79,7 +67,7 @@ def test_calibration_percentile_out_of_range_is_refused_before_loading(value, tm
     with pytest.raises(Yolov6EdgeError) as e:  # before: 150/nan/-5 accepted; 0.9999 gave an INT8 model of AP 0.003
         calibrate_to_qdq(tmp_path / "missing.pt", tmp_path, tmp_path / "q.onnx", method="percentile",
                          percentile=value)
-    msg = _one_line(e, "percentile")
+    msg = one_line_raised(e, "percentile")
     if value == 0.9999:
         assert "99.99" in msg  # the hint: a fraction meant as 99.99 %
 
@@ -103,7 +91,7 @@ def test_compare_runtimes_refuses_bad_values_before_reading_the_model(tmp_path, 
 
     with pytest.raises(Yolov6EdgeError) as e:
         compare_runtimes(tmp_path / "missing.onnx", tmp_path, **kw)
-    _one_line(e, tmp_path / "missing.onnx")
+    one_line_raised(e, tmp_path / "missing.onnx")
 
 
 def test_detector_threads_beyond_reason_are_refused(work):
@@ -112,7 +100,7 @@ def test_detector_threads_beyond_reason_are_refused(work):
     for threads in (-1, 10**6, 2.0):
         with pytest.raises(Yolov6EdgeError) as e:
             Detector(work / "tiny.onnx", threads=threads)
-        _one_line(e, "threads")
+        one_line_raised(e, "threads")
 
 
 CLI_REFUSALS = [
@@ -200,7 +188,7 @@ def test_bad_recipes_are_one_line_before_any_work(tmp_path, text, words):
     with pytest.raises(Yolov6EdgeError) as e:
         QuantRecipe.load(f)
     assert time.perf_counter() - t0 < 2.0
-    assert words in _one_line(e, f)
+    assert words in one_line_raised(e, f)
     assert text != LAUGHS or len(f.read_bytes()) == 482
 
 
@@ -212,11 +200,11 @@ def test_recipe_that_is_not_utf8_too_large_or_not_a_file_is_refused(tmp_path):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(Yolov6EdgeError) as e:
             QuantRecipe.load(tmp_path / name)
-        _one_line(e, tmp_path / name)
+        one_line_raised(e, tmp_path / name)
     os.mkfifo(tmp_path / "fifo.yaml")
     with pytest.raises(Yolov6EdgeError) as e:  # before: open() blocked until something wrote to the fifo
         QuantRecipe.load(tmp_path / "fifo.yaml")
-    assert "fifo" in _one_line(e, tmp_path / "fifo.yaml")
+    assert "fifo" in one_line_raised(e, tmp_path / "fifo.yaml")
 
 
 def test_a_bad_recipe_stops_calibrate_before_the_model_is_loaded(work, tmp_path, capsys, monkeypatch):
@@ -251,7 +239,7 @@ def test_detector_img_size_beyond_the_largest_input_is_refused(work):
 
     with pytest.raises(Yolov6EdgeError) as e:
         Detector(work / "m.pt", img_size=(100000, 100000))
-    _one_line(e, work / "m.pt")
+    one_line_raised(e, work / "m.pt")
 
 
 @pytest.mark.parametrize("kw", [{"epochs": 0}, {"lr": 0.0}, {"lr": float("nan")}, {"temperature": -1.0},
@@ -262,7 +250,7 @@ def test_qat_library_checks_its_settings_before_any_work(kw):
 
     with pytest.raises(Yolov6EdgeError) as e:  # before: epochs=0 returned no history; lr=nan trained NaNs
         qat(None, None, [], **kw)
-    _one_line(e, next(iter(kw)))
+    one_line_raised(e, next(iter(kw)))
 
 
 @pytest.mark.parametrize("kw", [{"timeout": -1}, {"timeout": float("nan")}, {"timeout": "soon"}, {"in_flight": 0},
@@ -272,7 +260,7 @@ def test_remote_detector_checks_its_numbers_before_connecting(kw):
 
     with pytest.raises(Yolov6EdgeError) as e:  # before: "soon" a ValueError traceback, -1 / nan accepted
         RemoteDetector("127.0.0.1:9", **kw)
-    _one_line(e, next(iter(kw)))
+    one_line_raised(e, next(iter(kw)))
 
 
 def test_bench_refuses_a_batch_whose_input_blob_would_not_fit(tmp_path):
@@ -281,4 +269,4 @@ def test_bench_refuses_a_batch_whose_input_blob_would_not_fit(tmp_path):
     model = tiny_onnx(tmp_path / "big.onnx", size=(1024, 1024))
     with pytest.raises(Yolov6EdgeError) as e:  # before: a 51 GB random blob was allocated first
         bench_many([model], batches=[4096], iters=1, warmup=0)
-    assert "input values" in _one_line(e, model)
+    assert "input values" in one_line_raised(e, model)

@@ -55,6 +55,13 @@ WRITE_ERRORS = {
 DISK_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS)
 
 
+def _remove_made(made) -> None:
+    """Remove the (still empty) parent folders a failed write made, deepest first."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def _cause(e: OSError) -> str:
     return (WRITE_ERRORS.get(e.errno) if e.errno is not None else None) or e.strerror or str(e)
 
@@ -240,9 +247,7 @@ def atomic_path(path):
         except OSError as e:
             raise write_error(path, e) from None
     except BaseException as e:
-        for folder in reversed(made):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        _remove_made(made)
         if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
             raise write_error(path, e) from None
         raise
@@ -283,9 +288,7 @@ def staged_folder(folder, last=()):
         _move_all(stage.path, folder, last)
     except BaseException as e:
         if not moved:
-            for f in reversed(made):
-                with contextlib.suppress(OSError):
-                    f.rmdir()
+            _remove_made(made)
         if isinstance(e, OSError) and e.errno in DISK_ERRNOS:
             raise write_error(folder, e) from None
         raise
