@@ -12,7 +12,9 @@ request in a closed loop (the next request when the answer arrives); latency is 
 Fair threads: the served model and the in-process Detector both run ONNX Runtime with --threads intra-op
 threads and one model instance; the clients' own CPU (encoding, gRPC) runs on the same host, so it is part
 of what the server's figure pays. In-process baseline: Detector.stream() at batch 1 and at --max-batch, the
-better of the two. Triton's batch sizes: per-model statistics (executions per batch size) for each run.
+better of the two (by median). Rounds: --rounds interleaved rounds of all of it against one server, medians
+reported, because the shared machine drifts by tens of percent within minutes. Triton's batch sizes: per-model
+statistics (executions per batch size), summed over the rounds.
 Writes benchmarks/results/serve_throughput.{json,md}.
 """
 import argparse
@@ -118,11 +120,56 @@ def served(url, http_url, model, frames, requests, clients) -> dict:
             "mean_batch": sum(b * c for b, c in formed.items()) / max(1, sum(formed.values()))}
 
 
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def measure(label, onnx, repo, name, frames, args) -> dict:
+    """--rounds rounds, each: the in-process stream at batch 1 and --max-batch, then every client count against
+    one running server. Interleaving puts a drift of the shared machine into both sides of each ratio."""
+    from yolov6_edge.serve.server import TritonServer, free_port
+
+    inproc = {b: [] for b in (1, args.max_batch)}
+    served_runs = {c: [] for c in args.clients}
+    with TritonServer(repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port()) as srv:
+        served(srv.grpc_url, srv.http_url, name, frames, min(64, args.requests), max(args.clients))  # warm-up
+        for rnd in range(args.rounds):
+            for b in inproc:
+                inproc[b].append(in_process(onnx, frames, args.requests, args.threads, b))
+            best_now = max(inproc[b][-1]["fps"] for b in inproc)
+            for c in args.clients:
+                r = served(srv.grpc_url, srv.http_url, name, frames, args.requests, c)
+                r["vs_in_process_this_round"] = r["fps"] / best_now
+                served_runs[c].append(r)
+                print(f"{label} round {rnd + 1}/{args.rounds}: {c:2d} clients {r['fps']:7.1f} img/s "
+                      f"({r['vs_in_process_this_round']:.2f}x in-process {best_now:.1f}), p50 {r['p50_ms']:.1f} ms, "
+                      f"batches {r['batches_formed']}", flush=True)
+    in_process_rows = [{"batch": b, "fps_rounds": [r["fps"] for r in runs], "fps": median(r["fps"] for r in runs)}
+                       for b, runs in inproc.items()]
+    best = max(in_process_rows, key=lambda r: r["fps"])
+    rows = []
+    for c, runs in served_runs.items():
+        formed = {}
+        for r in runs:
+            for k, v in r["batches_formed"].items():
+                formed[k] = formed.get(k, 0) + v
+        fps = median(r["fps"] for r in runs)
+        rows.append({"clients": c, "fps_rounds": [r["fps"] for r in runs], "fps": fps,
+                     "vs_in_process": fps / best["fps"],
+                     "vs_in_process_rounds": [r["vs_in_process_this_round"] for r in runs],
+                     "p50_ms": median(r["p50_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
+                     "batches_formed": formed,
+                     "mean_batch": sum(k * v for k, v in formed.items()) / max(1, sum(formed.values()))})
+    return {"in_process": in_process_rows, "served": rows}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=["lite-s", "yolov6n"], choices=["lite-s", "yolov6n"])
     ap.add_argument("--requests", type=int, default=240, help="images per measurement (split over the clients)")
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ORT intra-op threads, both sides")
     ap.add_argument("--max-batch", type=int, default=16)
     ap.add_argument("--queue-delay-us", type=int, default=2000)
@@ -132,10 +179,11 @@ def main():
 
     from yolov6_edge import host
     from yolov6_edge.serve.repository import ExportSettings, export_triton
-    from yolov6_edge.serve.server import TritonServer, free_port
 
     frames, frames_note = load_frames(60)
+    sizes = sorted({f.shape[:2] for f in frames})
     rows = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         models = export_models(Path(tmp), args.models)
         for label, (onnx, weights) in models.items():
@@ -143,25 +191,13 @@ def main():
             repo = Path(tmp) / f"repo_{name}"
             export_triton(onnx, repo, ExportSettings(name=name, max_batch=args.max_batch, threads=args.threads,
                                                      queue_delay_us=args.queue_delay_us))
-            base = [in_process(onnx, frames, args.requests, args.threads, b) for b in (1, args.max_batch)]
-            best = max(base, key=lambda r: r["fps"])
-            runs = []
-            with TritonServer(repo, http_port=free_port(), grpc_port=free_port(), metrics_port=free_port()) as srv:
-                for c in args.clients:
-                    r = served(srv.grpc_url, srv.http_url, name, frames, args.requests, c)
-                    r["vs_in_process"] = r["fps"] / best["fps"]
-                    runs.append(r)
-                    print(f"{label}: {c:2d} clients {r['fps']:7.1f} img/s ({r['vs_in_process']:.2f}x in-process "
-                          f"{best['fps']:.1f}), p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, batches "
-                          f"{r['batches_formed']}", flush=True)
-            # the in-process figure again after the server runs: a drift of the shared machine shows here
-            after = in_process(onnx, frames, args.requests, args.threads, best["batch"])
-            rows.append({"model": label, "weights": weights, "in_process": base, "in_process_after": after,
-                         "served": runs})
+            rows.append({"model": label, "weights": weights, **measure(label, onnx, repo, name, frames, args)})
     result = {"host": {"cpu": host.cpu_name(), "flags": host.cpu_flags(), "cores": os.cpu_count(),
-                       "python": platform.python_version()},
-              "frames": frames_note, "threads": args.threads, "max_batch": args.max_batch,
-              "queue_delay_us": args.queue_delay_us, "requests": args.requests, "rows": rows, "note": args.note,
+                       "python": platform.python_version(), "load_average_before": load_before},
+              "frames": frames_note, "frame_sizes": len(sizes), "threads": args.threads,
+              "max_batch": args.max_batch, "queue_delay_us": args.queue_delay_us, "requests": args.requests,
+              "rounds": args.rounds, "rows": rows, "note": args.note,
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "command": " ".join(["python"] + sys.argv)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from yolov6_edge.atomic import atomic_write_text
@@ -173,26 +209,29 @@ def main():
 
 def to_markdown(r) -> str:
     lines = ["# Serving throughput: Triton (python flavour, ORT CPU) vs in-process Detector.stream()", "",
-             f"`{r['command']}`", "", *([r["note"], ""] if r.get("note") else []),
+             f"`{r['command']}`, {r['date']} (load average {r['host']['load_average_before']:.2f} at the start)",
+             "", *([r["note"], ""] if r.get("note") else []),
              f"Host: {r['host']['cpu']}, {r['host']['cores']} cores, Python {r['host']['python']}; ORT intra-op "
              f"threads {r['threads']} on both sides, 1 model instance, max batch {r['max_batch']}, batching window "
-             f"{r['queue_delay_us']} us; {r['requests']} images per measurement ({r['frames']}); clients are "
-             "threads of the benchmark process on the same host (gRPC, one raw frame per request, closed loop).",
-             "", "| model | weights | clients | img/s | vs in-process | p50 ms | p99 ms | batches formed (size: count) "
-             "| mean batch |", "|---|---|---|---|---|---|---|---|---|"]
+             f"{r['queue_delay_us']} us; {r['requests']} images per measurement ({r['frames']}, "
+             f"{r['frame_sizes']} different frame sizes); clients are threads of the benchmark process on the same "
+             f"host (gRPC, one raw frame per request, closed loop). {r['rounds']} interleaved rounds (in-process, "
+             "then each client count, against one running server): medians; the ratio's range over the rounds "
+             "compares each served run with the in-process run of its own round. Batches: summed over the rounds.",
+             "", "| model | weights | clients | img/s (median) | vs in-process | ratio range over rounds | p50 ms "
+             "| p99 ms (worst) | batches formed (size: count) | mean batch |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in r["rows"]:
         best = max(row["in_process"], key=lambda x: x["fps"])
         for b in row["in_process"]:
             lines.append(f"| {row['model']} | {row['weights']} | in-process stream, batch {b['batch']} | "
-                         f"{b['fps']:.1f} | {b['fps'] / best['fps']:.2f} | | | | |")
+                         f"{b['fps']:.1f} | {b['fps'] / best['fps']:.2f} | | | | | |")
         for s in row["served"]:
             formed = ", ".join(f"{k}: {v}" for k, v in sorted(s["batches_formed"].items(), key=lambda kv: int(kv[0])))
+            lo, hi = min(s["vs_in_process_rounds"]), max(s["vs_in_process_rounds"])
             lines.append(f"| {row['model']} | {row['weights']} | {s['clients']} | {s['fps']:.1f} | "
-                         f"{s['vs_in_process']:.2f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | {formed} | "
-                         f"{s['mean_batch']:.2f} |")
-        a = row["in_process_after"]
-        lines.append(f"| {row['model']} | {row['weights']} | in-process again after (batch {a['batch']}) | "
-                     f"{a['fps']:.1f} | {a['fps'] / best['fps']:.2f} | | | | |")
+                         f"{s['vs_in_process']:.2f} | {lo:.2f}-{hi:.2f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | "
+                         f"{formed} | {s['mean_batch']:.2f} |")
     lines += ["", f"CPU flags: {' '.join(r['host']['flags'])}", ""]
     return "\n".join(lines)
 

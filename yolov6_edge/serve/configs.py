@@ -47,10 +47,12 @@ def _scalar(v) -> str:
     return json.dumps(str(v), ensure_ascii=False)  # quoted; \" \\ \n escapes read the same in protobuf text
 
 
-def tensor(name, dtype, dims, optional=False) -> dict:
+def tensor(name, dtype, dims, optional=False, ragged=False) -> dict:
     t = {"name": name, "data_type": Enum(f"TYPE_{dtype}"), "dims": list(dims)}
     if optional:
         t["optional"] = True
+    if ragged:
+        t["allow_ragged_batch"] = True
     return t
 
 
@@ -60,7 +62,10 @@ def parameters(values: dict) -> list:
 
 def image_inputs() -> list:
     return [tensor(protocol.INPUT_ENCODED, "STRING", [1], optional=True),
-            tensor(protocol.INPUT_RAW, "UINT8", [-1, -1, 3], optional=True)]
+            # ragged: Triton's batcher only joins requests whose inputs have one shape unless told otherwise, and
+            # cameras of different resolutions (or COCO's images) then ran one request per execution; our
+            # Python models read each request's tensor on its own, so any mix of frame sizes can share a batch
+            tensor(protocol.INPUT_RAW, "UINT8", [-1, -1, 3], optional=True, ragged=True)]
 
 
 def detection_outputs(k: int) -> list:
