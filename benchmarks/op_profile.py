@@ -60,9 +60,12 @@ def profile_ov(path, threads, iters) -> dict:
     import openvino as ov
 
     name, x = _input(path)
+    from yolov6_edge.backends.openvino.signal_stack import keep_signal_stack
+
     core = ov.Core()
-    compiled = core.compile_model(str(path), "CPU", {"PERF_COUNT": "YES", "INFERENCE_NUM_THREADS": threads,
-                                                     "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"})
+    with keep_signal_stack():
+        compiled = core.compile_model(str(path), "CPU", {"PERF_COUNT": "YES", "INFERENCE_NUM_THREADS": threads,
+                                                         "NUM_STREAMS": 1, "INFERENCE_PRECISION_HINT": "f32"})
     req = compiled.create_infer_request()
     for _ in range(5):
         req.infer({0: x})

@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from qdq_graphs import concat_conv, qdq_conv
+from yolov6_edge.backends.openvino.signal_stack import keep_signal_stack
 from yolov6_edge.host import has_vnni
 from yolov6_edge.quant.reference import ReferenceEvaluator
 
@@ -24,8 +25,9 @@ def _run_openvino(model, feeds, tmp_path):
     path = tmp_path / "g.onnx"
     onnx.save(model, str(path))
     # f32 float parts: OpenVINO takes bf16 by itself on CPUs with AVX512_BF16, and the reference is f32
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 1,
-                                                          "INFERENCE_PRECISION_HINT": "f32"})
+    with keep_signal_stack():  # backends/openvino/signal_stack.py
+        compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": 1,
+                                                              "INFERENCE_PRECISION_HINT": "f32"})
     res = compiled.create_infer_request().infer({compiled.input(k): v for k, v in feeds.items()})
     return np.array(res[compiled.output(0)])
 

@@ -255,8 +255,11 @@ class _Runner:
         onnx.save(model, str(path))
         # f32 for the float parts: the reference computes in f32, and OpenVINO would take bf16 on CPUs that
         # have it, which departs by ~1e-3 wherever the INT8 fusion is right
-        compiled = self.core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": self.threads,
-                                                              "INFERENCE_PRECISION_HINT": "f32"})
+        from ..backends.openvino.signal_stack import keep_signal_stack
+
+        with keep_signal_stack():  # backends/openvino/signal_stack.py: one compiled unit per layer, dropped in turn
+            compiled = self.core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": self.threads,
+                                                                  "INFERENCE_PRECISION_HINT": "f32"})
         res = compiled.create_infer_request().infer({compiled.input(k): v for k, v in feeds.items()})
         return np.array(res[compiled.output(output)])
 

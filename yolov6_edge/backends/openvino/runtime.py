@@ -12,6 +12,7 @@ import numpy as np
 from ... import onnx_contract as contract
 from ...errors import fail
 from ..base import Backend
+from .signal_stack import keep_signal_stack
 
 INFERENCE_PRECISIONS = ("f32", "bf16", "f16")
 
@@ -96,7 +97,8 @@ class OpenVINOBackend(Backend):
         if inference_precision:
             config["INFERENCE_PRECISION_HINT"] = inference_precision
         try:
-            self.compiled = core.compile_model(model, device, config)
+            with keep_signal_stack():  # the plugin's own signal stack outlives models dropped out of order
+                self.compiled = core.compile_model(model, device, config)
         except Exception as e:  # noqa: BLE001 - the plugin's own types; the message names the file and device
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise fail(path, f"OpenVINO could not compile it for {device} ({first[:200]})") from None
