@@ -48,12 +48,16 @@ def _prefers_picky(path) -> bool:
     return json.loads(Path(path).read_text()).get("runtime") == "picky"
 
 
+PICKY_MACHINE = {"why_not": "needs a picky machine"}  # what picky's check says here (None: it runs here)
+
+
 @pytest.fixture
 def boxfile(tmp_path):
     register(BackendSpec("boxfile", (".box",), BoxFileBackend, options=("threads", "flavour"),
                          description="test stand-in"))
     register(BackendSpec("picky", (".box",), PickyBackend, prefers=_prefers_picky,
-                         check=lambda: "needs a picky machine"))
+                         check=lambda: PICKY_MACHINE["why_not"], prefers_why="made for picky",
+                         fallback_cost="without its speed"))
     path = tmp_path / "m.box"
     path.write_text(json.dumps({"input_size": [64, 64], "names": ["a", "b"], "box": [16, 24, 48, 40]}))
     yield path
@@ -76,14 +80,29 @@ def test_a_registered_backend_runs_through_the_detector(boxfile):
         Detector(boxfile, backend_options={"inference_precision": "f32"})
 
 
-def test_the_default_backend_is_a_function_of_the_file(boxfile, tmp_path):
+def test_the_default_backend_is_a_function_of_the_file(boxfile, tmp_path, monkeypatch):
     picky = tmp_path / "p.box"
     picky.write_text(json.dumps({"input_size": [64, 64], "names": ["a", "b"], "box": [0, 0, 8, 8],
                                  "runtime": "picky"}))
+    monkeypatch.setitem(PICKY_MACHINE, "why_not", None)
     assert base.default_backend(boxfile) == "boxfile"  # the first registered for .box
-    assert base.default_backend(picky) == "picky"  # a later one that claims this file
+    assert base.choose_backend(picky) == ("picky", None)  # a later one that claims this file
     assert Detector(picky).backend.name == "picky"
     assert Detector(picky, backend="boxfile").backend.name == "boxfile"
+
+
+def test_a_file_whose_backend_cannot_run_here_opens_on_the_first_with_one_warning(boxfile, tmp_path):
+    picky = tmp_path / "p.box"
+    picky.write_text(json.dumps({"input_size": [64, 64], "names": ["a", "b"], "box": [0, 0, 8, 8],
+                                 "runtime": "picky"}))
+    name, note = base.choose_backend(picky)
+    assert name == "boxfile"
+    assert note == f"{picky}: made for picky, but needs a picky machine; opening it on boxfile: correct, but " \
+                   "without its speed"
+    with pytest.warns(base.FallbackWarning) as caught:
+        assert Detector(picky).backend.name == "boxfile"
+    assert [str(w.message) for w in caught] == [note]
+    assert base.choose_backend(boxfile) == ("boxfile", None)  # a file nobody claims: nothing to say
 
 
 def test_bench_and_info_see_a_registered_backend(boxfile):

@@ -7,6 +7,7 @@ the checks below. Neither onnx nor a runtime is imported here: props are read fr
 ModelProto-like object the caller holds (its `metadata_props`).
 """
 import json
+import os
 
 from .errors import fail
 
@@ -137,3 +138,86 @@ def class_names(meta: dict, num_scores, path="model") -> list:
         raise fail(path, f"'names' metadata lists {len(names):,} classes but the scores output has "
                          f"{num_scores if known else 'an unknown number of'} classes")
     return [str(n) for n in names]
+
+
+# ---- the metadata of a file, without onnx and without its graph ----------------------------------------------
+# ModelProto (onnx.proto3) field numbers: metadata_props is field 14, each a StringStringEntryProto of key (1)
+# and value (2). The graph (field 7, the weights with it) comes before it and is skipped with a seek.
+_METADATA_PROPS, _ENTRY_KEY, _ENTRY_VALUE = 14, 1, 2
+_MAX_ENTRY_BYTES = 64 << 20  # a names list of MAX_CLASSES long names is a few MB; more is a damaged file
+_VARINT, _FIXED64, _BYTES, _FIXED32 = 0, 1, 2, 5
+
+
+def _varint(f) -> int:
+    value = 0
+    for shift in range(0, 70, 7):
+        byte = f.read(1)
+        if not byte:
+            raise ValueError("truncated varint")
+        value |= (byte[0] & 0x7F) << shift
+        if not byte[0] & 0x80:
+            return value
+    raise ValueError("varint longer than 10 bytes")
+
+
+def _walk(f, size: int, wanted: int) -> list:
+    """The payloads of every length-delimited field number `wanted` of the message in f up to `size`; every
+    other field is skipped without being read."""
+    found = []
+    while f.tell() < size:
+        tag = _varint(f)
+        field, wire = tag >> 3, tag & 7
+        if field == 0:
+            raise ValueError("field number 0")
+        if wire == _VARINT:
+            _varint(f)
+        elif wire in (_FIXED64, _FIXED32):
+            f.seek(8 if wire == _FIXED64 else 4, os.SEEK_CUR)
+        elif wire == _BYTES:
+            length = _varint(f)
+            if f.tell() + length > size:
+                raise ValueError("a field runs past the end")
+            if field != wanted:
+                f.seek(length, os.SEEK_CUR)
+            elif length > _MAX_ENTRY_BYTES:
+                raise ValueError("metadata entry too large")
+            else:
+                found.append(f.read(length))
+        else:  # groups (3, 4) and the unused 6, 7: not an ONNX file
+            raise ValueError(f"wire type {wire}")
+    if f.tell() != size:
+        raise ValueError("a field runs past the end")
+    return found
+
+
+def read_file_props(path) -> dict:
+    """metadata_props of an ONNX file as {key: string}, read with neither onnx nor a runtime and without reading
+    the graph: the top-level fields of the protobuf are walked and all but metadata_props skipped with a seek,
+    so it costs a few small reads whatever the model's size (the registry asks it on every open).
+
+    {} for a file that is not a readable ModelProto: opening it on a runtime says what is wrong with it.
+    """
+    import io
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a fifo would block the read, a device never end
+            return {}
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            props = {}
+            for entry in _walk(f, size, _METADATA_PROPS):
+                e = io.BytesIO(entry)
+                # a string field given twice is its last value (protobuf's rule); absent, the empty string
+                key = ([b""] + _walk(e, len(entry), _ENTRY_KEY))[-1]
+                e.seek(0)
+                props[key.decode("utf-8")] = ([b""] + _walk(e, len(entry), _ENTRY_VALUE))[-1].decode("utf-8")
+            return props
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        return {}
+
+
+def qdq_target(path):
+    """The runtime an INT8 file's Q/DQ placement was made for ("openvino", "onnxruntime", "tensorrt"), None for a
+    float file or one that is not ONNX."""
+    return read_file_props(path).get(QDQ_TARGET_KEY)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol, Sequence, Union, runtime_checkable
@@ -184,7 +185,9 @@ class BackendSpec:
     factory takes; requires: modules that must be importable for it to run here (checked without importing
     them); install: what to install when they are missing; check: a further test of this machine, called
     only when availability is asked (None: usable, else why not); prefers: callable(path) -> bool, files this
-    backend should open by default although another is registered first for their suffix.
+    backend should open by default although another is registered first for their suffix (read cheaply: it is
+    asked on every open); prefers_why: what such a file is, and fallback_cost: what it loses on the first
+    backend of its suffix, for the one warning line given when this backend cannot run here.
     """
 
     name: str
@@ -195,6 +198,8 @@ class BackendSpec:
     install: str = ""
     check: Optional[Callable[[], Optional[str]]] = None
     prefers: Optional[Callable[[Path], bool]] = None
+    prefers_why: str = ""
+    fallback_cost: str = ""
     description: str = ""
 
     def load(self) -> Callable[..., Any]:
@@ -258,18 +263,39 @@ def backends_for(suffix: str) -> tuple:
     return tuple(spec.name for spec in _REGISTRY.values() if suffix in spec.suffixes)
 
 
-def default_backend(path) -> str:
-    """The backend a file opens on when none is named: the first registered for its suffix that prefers this
-    file, else the first registered for its suffix. A function of the file, so a backend can claim files by
-    what they hold (e.g. an INT8 file placed for it) with its `prefers`."""
+class FallbackWarning(UserWarning):
+    """A file opens on another backend than the one it was made for, which cannot run here: right, but slower
+    (an OpenVINO-placed INT8 file on ONNX Runtime). `warnings.filterwarnings("ignore", category=...)` hides it."""
+
+
+def choose_backend(path) -> tuple:
+    """(name, note): the backend a file opens on when none is named, and None, or one line saying that the
+    backend the file prefers cannot run here and what opening it on `name` instead costs.
+
+    The first backend registered for the suffix that prefers this file (its `prefers`) and can run here; else
+    the first registered for the suffix. A function of the file, so a backend claims files by what they hold
+    (an INT8 file placed for OpenVINO) in its registration, not in every caller.
+    """
     path = Path(path)
     candidates = [get(n) for n in backends_for(path.suffix)]
     if not candidates:
         raise fail(path, f"unknown model file type '{path.suffix}' (expected one of {', '.join(model_suffixes())})")
+    fallback = candidates[0]
+    note = None
     for spec in candidates:
-        if spec.prefers is not None and spec.prefers(path):
-            return spec.name
-    return candidates[0].name
+        if spec is fallback or spec.prefers is None or not spec.prefers(path):
+            continue
+        why = spec.availability()
+        if why is None:
+            return spec.name, None
+        note = note or (f"{path}: {spec.prefers_why or f'made for {spec.name}'}, but {why}; opening it on "
+                        f"{fallback.name}: correct, but {spec.fallback_cost or f'not as it runs on {spec.name}'}")
+    return fallback.name, note
+
+
+def default_backend(path) -> str:
+    """The backend a file opens on when none is named (choose_backend), without the note."""
+    return choose_backend(path)[0]
 
 
 def availability() -> dict:
@@ -305,7 +331,12 @@ def open_backend(model, backend: Optional[str] = None, img_size=None, providers=
     from ..files import regular_file
 
     regular_file(path, "model file")  # a fifo would block the runtime's read, /dev/zero exhaust memory
-    spec = get(backend or default_backend(path))
+    if backend is None:
+        backend, note = choose_backend(path)
+        if note:
+            # once per open (the caller opens a file once, then runs it per frame); stacklevel: the opener
+            warnings.warn(note, FallbackWarning, stacklevel=2)
+    spec = get(backend)
     bad = sorted(k for k in options if k not in spec.options)
     if bad:
         takers = [s.name for s in _REGISTRY.values() if all(k in s.options for k in bad)]

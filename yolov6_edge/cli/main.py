@@ -9,6 +9,7 @@ import importlib
 import os
 import signal
 import sys
+import warnings
 
 from ..errors import Yolov6EdgeError
 
@@ -140,9 +141,21 @@ def _guarded_output():
                       "was dropped, files were written as usual", file=saved[1])
 
 
+@contextlib.contextmanager
+def _one_line_warnings(command):
+    """Warnings printed as one line each, as errors are (`yolov6-edge CMD: warning: MESSAGE`): Python's own
+    format adds the source line of whatever called warnings.warn, which means nothing to a command's user."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"yolov6-edge {command}: warning: {message}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():  # restores showwarning (and the filters) on the way out
+        warnings.showwarning = show
+        yield
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    with _guarded_output():
+    with _guarded_output(), _one_line_warnings(args.command):
         return _run(args)
 
 

@@ -113,9 +113,11 @@ class Detector:
     filter further by conf and max_det). multi_label: keep a box for every class above conf (evaluation);
     agnostic: class-agnostic NMS. center: centred letterbox (the models were trained with it).
     img_size: only for .pt/.param/nn.Module models, which have no fixed input size.
-    backend: a registered backend's name (backends/base.py; default: the registry's choice for the file, e.g.
-    "onnxruntime" for .onnx, "openvino" on request); threads: inference threads of ONNX Runtime or OpenVINO
-    (0: the runtime decides); backend_options: e.g. {"inference_precision": "bf16"} for OpenVINO.
+    backend: a registered backend's name (backends/base.py; default: the registry's choice for the file,
+    base.choose_backend: "openvino" for an INT8 .onnx placed for OpenVINO where it is installed, else
+    "onnxruntime" for .onnx, with one FallbackWarning where OpenVINO is missing); threads: inference threads
+    of ONNX Runtime or OpenVINO (0: the runtime decides); backend_options: e.g. {"inference_precision": "bf16"}
+    for OpenVINO.
     """
 
     def __init__(self, model, conf: float = PREDICT.conf, iou: float = PREDICT.iou, max_det: int = PREDICT.max_det,

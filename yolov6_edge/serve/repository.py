@@ -2,8 +2,9 @@
 
 Flavours (--model-backend):
 - "python" (default): one Python-backend model NAME whose model.py runs the Detector pipeline (native
-  letterbox, the network on our ONNX Runtime backend for .onnx or TensorRT for .engine, native NMS), with
-  dynamic batching across requests.
+  letterbox, the network on the backend the file opens on by default in the server's Python: OpenVINO for an
+  INT8 file placed for it where installed, else ONNX Runtime, for .onnx; TensorRT for .engine; native NMS),
+  with dynamic batching across requests.
 - "onnxruntime", "openvino", "tensorrt": an ensemble NAME of NAME_pre (Python: decode + letterbox), NAME_net
   (the network on Triton's own backend: onnxruntime_onnx, openvino, tensorrt_plan) and NAME_post (Python: NMS
   + map back, per-request thresholds).
@@ -17,10 +18,13 @@ installed in the Python that Triton's Python backend runs. The repository needs 
 import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..backends.base import FallbackWarning
 from ..errors import fail
+from ..onnx_contract import qdq_target
 from ..runtime.settings import PREDICT
 from . import configs, protocol
 
@@ -129,6 +133,15 @@ def read_network(path, s: ExportSettings, work: Path) -> Network:
                    bool(b.fixed_batch), b.model_name)
 
 
+def _say_placement(model, net: Network, s: ExportSettings) -> None:
+    """One warning line when the chosen ensemble runs an OpenVINO-placed INT8 file on Triton's ONNX Runtime:
+    right, but without INT8 speed (the python flavour picks the runtime itself, backends/base.choose_backend)."""
+    if s.flavour == "onnxruntime" and net.kind == "onnx" and qdq_target(net.path) == "openvino":
+        warnings.warn(f"{model}: its INT8 Q/DQ placement is for OpenVINO; Triton's ONNX Runtime backend serves it "
+                      "correctly but without INT8 speed (--model-backend openvino serves it on OpenVINO)",
+                      FallbackWarning, stacklevel=3)
+
+
 def check_network(model, net: Network, s: ExportSettings) -> None:
     ensemble = s.flavour != "python"
     if s.flavour == "tensorrt" and net.kind != "engine":
@@ -169,6 +182,7 @@ def export_triton(model, out, settings: ExportSettings | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="yolov6-edge-export-triton-") as work:
         net = read_network(model, s, Path(work))
         check_network(model, net, s)
+        _say_placement(model, net, s)
         kind = s.device if s.device != "auto" else ("gpu" if net.kind == "engine" else "cpu")
         common = {"names": _json(net.names), "input_size": _json(list(net.input_size)), "conf": s.conf,
                   "iou": s.iou, "max_det": s.max_det, "center": "true" if s.center else "false"}
@@ -179,8 +193,10 @@ def export_triton(model, out, settings: ExportSettings | None = None) -> dict:
                                                             for p in net.extra]
         with staged_folder(out) as stage:
             if s.flavour == "python":
+                # no runtime for an .onnx: the served file opens where the registry opens it in the server's
+                # Python (an OpenVINO-placed INT8 file on OpenVINO where that Python has it)
                 params = {**top, "model_file": "model" + net.path.suffix, "threads": s.threads,
-                          "runtime": "tensorrt" if net.kind == "engine" else "onnxruntime"}
+                          **({"runtime": "tensorrt"} if net.kind == "engine" else {})}
                 _write_model(stage, s.name, configs.python_model(s.name, s.max_batch, inputs, outputs, params,
                                                                  s.instances, kind, s.queue_delay_us),
                              files, PIPELINE)

@@ -1,4 +1,5 @@
-"""The ensemble's network step on the Python backend: the ONNX file on our ONNX Runtime backend, with the
+"""The ensemble's network step on the Python backend: the ONNX file on the backend it opens on by default (ONNX
+Runtime; OpenVINO for an INT8 file placed for it where installed: backends/base.choose_backend), with the
 config, tensor names and batching of the `onnxruntime_onnx` step it stands in for. export-triton writes it
 with `--model-backend python-network` only: it lets the ensemble's wiring run where Triton's own ONNX Runtime,
 OpenVINO and TensorRT backends are absent (the nvidia-pytriton wheel has only the Python backend)."""
