@@ -30,6 +30,7 @@ from onnx import helper, numpy_helper
 from tqdm import tqdm
 
 from .. import arguments
+from ..backends.openvino.signal_stack import keep_signal_stack
 from ..errors import fail
 from ..onnx_contract import read_props
 from .reference import ReferenceEvaluator, quantize_dequantize
@@ -255,8 +256,6 @@ class _Runner:
         onnx.save(model, str(path))
         # f32 for the float parts: the reference computes in f32, and OpenVINO would take bf16 on CPUs that
         # have it, which departs by ~1e-3 wherever the INT8 fusion is right
-        from ..backends.openvino.signal_stack import keep_signal_stack
-
         with keep_signal_stack():  # backends/openvino/signal_stack.py: one compiled unit per layer, dropped in turn
             compiled = self.core.compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": self.threads,
                                                                   "INFERENCE_PRECISION_HINT": "f32"})
