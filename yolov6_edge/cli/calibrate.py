@@ -69,7 +69,8 @@ def run(args) -> int:
             if "p50_ms" in v else f"{t} skipped ({v['skipped']})" for t, v in c.items())
               + "; float " + ", ".join(f"{r} {v['p50_ms']:.2f} ms" for r, v in report["cpu_choice"]["float"].items()
                                        if isinstance(v, dict)))
-    hint = f"; run it with --backend {report['target']}" if report["target"] == "openvino" else ""
+    # the registry opens an OpenVINO-placed file on OpenVINO by itself (backends/__init__.py), so no flag to pass
+    hint = "; it opens on openvino by default" if report["target"] == "openvino" else ""
     print(f"wrote {report['onnx']} ({report['quantized_layers']} INT8 layers, "
           f"{len(report['float_layers'])} float" + (f" + {len(report['float_on_1x1'])} on 1x1 maps"
                                                       if report.get("float_on_1x1") else "")
