@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import threading
@@ -120,11 +121,6 @@ def served(url, http_url, model, frames, requests, clients) -> dict:
             "mean_batch": sum(b * c for b, c in formed.items()) / max(1, sum(formed.values()))}
 
 
-def median(values):
-    v = sorted(values)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-
-
 def measure(label, onnx, repo, name, frames, args) -> dict:
     """--rounds rounds, each: the in-process stream at batch 1 and --max-batch, then every client count against
     one running server. Interleaving puts a drift of the shared machine into both sides of each ratio."""
@@ -145,7 +141,7 @@ def measure(label, onnx, repo, name, frames, args) -> dict:
                 print(f"{label} round {rnd + 1}/{args.rounds}: {c:2d} clients {r['fps']:7.1f} img/s "
                       f"({r['vs_in_process_this_round']:.2f}x in-process {best_now:.1f}), p50 {r['p50_ms']:.1f} ms, "
                       f"batches {r['batches_formed']}", flush=True)
-    in_process_rows = [{"batch": b, "fps_rounds": [r["fps"] for r in runs], "fps": median(r["fps"] for r in runs)}
+    in_process_rows = [{"batch": b, "fps_rounds": [r["fps"] for r in runs], "fps": statistics.median(r["fps"] for r in runs)}
                        for b, runs in inproc.items()]
     best = max(in_process_rows, key=lambda r: r["fps"])
     rows = []
@@ -154,11 +150,11 @@ def measure(label, onnx, repo, name, frames, args) -> dict:
         for r in runs:
             for k, v in r["batches_formed"].items():
                 formed[k] = formed.get(k, 0) + v
-        fps = median(r["fps"] for r in runs)
+        fps = statistics.median(r["fps"] for r in runs)
         rows.append({"clients": c, "fps_rounds": [r["fps"] for r in runs], "fps": fps,
                      "vs_in_process": fps / best["fps"],
                      "vs_in_process_rounds": [r["vs_in_process_this_round"] for r in runs],
-                     "p50_ms": median(r["p50_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
+                     "p50_ms": statistics.median(r["p50_ms"] for r in runs), "p99_ms": max(r["p99_ms"] for r in runs),
                      "batches_formed": formed,
                      "mean_batch": sum(k * v for k, v in formed.items()) / max(1, sum(formed.values()))})
     return {"in_process": in_process_rows, "served": rows}
@@ -181,7 +177,6 @@ def main():
     from yolov6_edge.serve.repository import ExportSettings, export_triton
 
     frames, frames_note = load_frames(60)
-    sizes = sorted({f.shape[:2] for f in frames})
     rows = []
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
@@ -194,7 +189,7 @@ def main():
             rows.append({"model": label, "weights": weights, **measure(label, onnx, repo, name, frames, args)})
     result = {"host": {"cpu": host.cpu_name(), "flags": host.cpu_flags(), "cores": os.cpu_count(),
                        "python": platform.python_version(), "load_average_before": load_before},
-              "frames": frames_note, "frame_sizes": len(sizes), "threads": args.threads,
+              "frames": frames_note, "frame_sizes": len({f.shape[:2] for f in frames}), "threads": args.threads,
               "max_batch": args.max_batch, "queue_delay_us": args.queue_delay_us, "requests": args.requests,
               "rounds": args.rounds, "rows": rows, "note": args.note,
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
