@@ -32,28 +32,32 @@ def _libc():
         return None
 
 
-def current_signal_stack():
-    """(address, flags, size) of the calling thread's alternate signal stack; None where it cannot be read."""
+def _read():
+    """The calling thread's stack_t, or None where it cannot be read (not Linux, no libc)."""
     libc = _libc()
     st = _Stack()
     if libc is None or libc.sigaltstack(None, ctypes.byref(st)) != 0:
         return None
-    return st.ss_sp or 0, st.ss_flags, st.ss_size
+    return st
+
+
+def current_signal_stack():
+    """(address, flags, size) of the calling thread's alternate signal stack; None where it cannot be read."""
+    st = _read()
+    return None if st is None else (st.ss_sp or 0, st.ss_flags, st.ss_size)
 
 
 @contextlib.contextmanager
 def keep_signal_stack():
     """Whatever runs inside may set the thread's alternate signal stack; on the way out it is put back."""
-    libc = _libc()
-    saved = _Stack()
-    if libc is None or libc.sigaltstack(None, ctypes.byref(saved)) != 0:
+    saved = _read()
+    if saved is None:
         yield
         return
     try:
         yield
     finally:
-        now = _Stack()
-        libc.sigaltstack(None, ctypes.byref(now))
-        if (now.ss_sp, now.ss_flags, now.ss_size) != (saved.ss_sp, saved.ss_flags, saved.ss_size):
+        before = (saved.ss_sp or 0, saved.ss_flags, saved.ss_size)
+        if current_signal_stack() != before:
             saved.ss_flags &= ~1  # SS_ONSTACK is a state the kernel reports, not one a caller may set
-            libc.sigaltstack(ctypes.byref(saved), None)
+            _libc().sigaltstack(ctypes.byref(saved), None)
