@@ -33,7 +33,7 @@ def test_detectors_on_openvino_dropped_in_any_order_leave_signal_handling_intact
     from standin_models import tiny_contract_onnx
 
     model = tiny_contract_onnx(tmp_path / "m.onnx", img_size=(64, 64))
-    drop = "a, b" if order.startswith("first") else "b, a"
+    first, second = ("a", "b") if order.startswith("first") else ("b", "a")
     code = textwrap.dedent(f"""
         import gc, os, signal
         from yolov6_edge.backends.openvino.signal_stack import current_signal_stack
@@ -42,9 +42,9 @@ def test_detectors_on_openvino_dropped_in_any_order_leave_signal_handling_intact
         a = Detector({str(model)!r}, backend="openvino")
         b = Detector({str(model)!r}, backend="openvino")
         assert current_signal_stack() == before, (before, current_signal_stack())
-        for d in [{drop}]:
-            del d
-        del a, b
+        del {first}
+        gc.collect()
+        del {second}
         gc.collect()
         assert current_signal_stack() == before, (before, current_signal_stack())
         caught = []
